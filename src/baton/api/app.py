@@ -1,0 +1,147 @@
+"""``create_app(services, ...)``: the ASGI application (REST API, SSE, OpenAPI)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from baton import errors
+from baton.api.routes import task_runs, tasks
+from baton.services import Services
+
+MAX_BODY_BYTES = 4 * 1024 * 1024 + 64 * 1024
+
+#: How each error class maps to an HTTP status (first match wins).
+ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (errors.TaskNotFound, 404),
+    (errors.RunNotFound, 404),
+    (errors.InvalidInput, 400),
+    (errors.InvalidTransition, 409),
+    (errors.QueueFull, 429),
+    (errors.StoreUnavailable, 503),
+    (errors.RegistrationFailed, 400),
+)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _error(status: int, message: str, code: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"message": message}
+    if code:
+        body["code"] = code
+    return JSONResponse(body, status_code=status)
+
+
+class _BodyLimit:
+    """Answers 413 to a request whose body passes the limit, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        too_big = _error(413, "request body is larger than 4 MiB", "payload_too_large")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await too_big(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await too_big(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(
+    services: Services,
+    *,
+    require_token: bool = True,
+    lifespan: Callable[[FastAPI], Any] | None = None,
+) -> ASGIApp:
+    """The ASGI app serving ``/v1`` over ``services``.
+
+    Args:
+        services: the engine's operations.
+        require_token: demand ``Authorization: Bearer <token>`` (tokens from
+            ``baton token create``); ``baton dev`` turns it off.
+        lifespan: an optional lifespan context (starts an embedded worker).
+    """
+
+    @asynccontextmanager
+    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if lifespan is None:
+            yield
+        else:
+            async with lifespan(app):
+                yield
+
+    app = FastAPI(
+        title="Baton",
+        version="1",
+        summary="Self-hosted task workflows; Render Workflows compatible REST API",
+        lifespan=_lifespan,
+    )
+    app.state.services = services
+    app.include_router(task_runs.router, prefix="/v1")
+    app.include_router(tasks.router, prefix="/v1")
+    known_good: set[str] = set()
+
+    @app.middleware("http")
+    async def authenticate(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if require_token and request.url.path.startswith("/v1"):
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            digest = hash_token(token.strip()) if scheme.lower() == "bearer" else ""
+            if not digest or (
+                digest not in known_good and not services.store.has_token(digest)
+            ):
+                return _error(401, "missing or invalid API token", "unauthorized")
+            known_good.add(digest)
+        return await call_next(request)
+
+    @app.exception_handler(errors.BatonError)
+    async def baton_error(request: Request, exc: errors.BatonError) -> Response:
+        for cls, status in ERROR_STATUS:
+            if isinstance(exc, cls):
+                return _error(status, exc.message)
+        return _error(500, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = []
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+            problems.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
+        return _error(400, "invalid request: " + "; ".join(problems), "invalid_request")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return _BodyLimit(app, MAX_BODY_BYTES)

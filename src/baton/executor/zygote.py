@@ -1,0 +1,186 @@
+"""The warm fork server: imports a workflow's code once, then forks one process per attempt.
+
+Run as ``python -m baton.executor.zygote [--target module:attr] [--cwd DIR]``. It speaks JSON
+lines: requests on stdin, replies on the original stdout (which it keeps on a private fd, so
+that user code printing at import time cannot corrupt the channel). It is single-threaded and
+forks only from its main loop, so no lock is ever held across a fork. It reaps its children
+with ``wait4`` and reports each exit with its peak memory and CPU time.
+
+Requests: ``{"type": "fork", "version": 1, "key", "socket_path", "mode": "run"|"register",
+"stdout", "stderr", "env", "memory_bytes", "exec": [argv] | null, "cwd"}``.
+Replies: ``{"type": "ready"}``, ``{"type": "started", "key", "pid", "forked_at"}``,
+``{"type": "exited", "key", "pid", "exit_code", "signal", "peak_rss_kb", "cpu_s"}``,
+``{"type": "failed", "message"}`` (the code could not be loaded; the zygote then exits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import resource
+import select
+import signal
+import sys
+import time
+import traceback
+from typing import Any
+
+PROTOCOL_VERSION = 1
+
+
+class _Channel:
+    def __init__(self) -> None:
+        self.out_fd = os.dup(1)
+        os.dup2(2, 1)  # whatever user code prints while importing goes to stderr
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps({"version": PROTOCOL_VERSION, **message}) + "\n").encode()
+        while data:
+            data = data[os.write(self.out_fd, data) :]
+
+
+def _child(req: dict[str, Any], channel: _Channel, app: Any) -> None:
+    """Runs in the forked process; never returns."""
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        os.setpgid(0, 0)
+        os.close(channel.out_fd)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        out = os.open(req["stdout"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        err = os.open(req["stderr"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        for fd in (null, out, err):
+            os.close(fd)
+        memory = req.get("memory_bytes")
+        if memory:
+            # RLIMIT_DATA counts heap and anonymous mappings (Linux >= 4.7): an allocation past
+            # the plan fails with MemoryError instead of growing until the watchdog kills it.
+            resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+        env = req.get("env") or {}
+        os.environ.update(env)
+        if req.get("cwd"):
+            os.chdir(req["cwd"])
+        random.seed()
+        argv = req.get("exec")
+        if argv:
+            os.execvpe(argv[0], argv, dict(os.environ))
+        from baton.sdk import runtime
+
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        if req.get("mode") == "register":
+            code = runtime.register(app.registry, req["socket_path"])
+        else:
+            code = runtime.run_attempt(app.registry, req["socket_path"])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _reap(channel: _Channel, keys: dict[int, str]) -> None:
+    while True:
+        try:
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        key = keys.pop(pid, None)
+        if key is None:
+            continue
+        channel.send(
+            {
+                "type": "exited",
+                "key": key,
+                "pid": pid,
+                "exit_code": os.waitstatus_to_exitcode(status),
+                "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+                "peak_rss_kb": usage.ru_maxrss,
+                "cpu_s": round(usage.ru_utime + usage.ru_stime, 6),
+            }
+        )
+
+
+def _fork(req: dict[str, Any], channel: _Channel, app: Any, keys: dict[int, str]) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    forked_at = time.time()
+    pid = os.fork()
+    if pid == 0:
+        _child(req, channel, app)
+    keys[pid] = req["key"]
+    channel.send({"type": "started", "key": req["key"], "pid": pid, "forked_at": forked_at})
+
+
+def serve(target: str | None, cwd: str | None) -> int:
+    channel = _Channel()
+    app = None
+    if cwd:
+        os.chdir(cwd)
+    try:
+        from baton.sdk import runtime  # noqa: F401 - warm the attempt path before forking
+
+        if target:
+            from baton.sdk.loader import load_app
+
+            app = load_app(target, cwd=cwd)
+    except BaseException as exc:
+        channel.send({"type": "failed", "message": f"{exc}\n{traceback.format_exc()}"})
+        return 1
+    gc.collect()
+    gc.freeze()  # keep the imported heap shared with every fork (no refcount-driven copies)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    keys: dict[int, str] = {}
+    channel.send({"type": "ready", "pid": os.getpid()})
+    pending = b""
+    while True:
+        ready, _, _ = select.select([0, wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+            _reap(channel, keys)
+        if 0 in ready:
+            chunk = os.read(0, 65536)
+            if not chunk:  # the engine went away: take the attempts down with us
+                for pid in list(keys):
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                return 0
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    _fork(json.loads(line), channel, app, keys)
+            _reap(channel, keys)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="baton-zygote")
+    parser.add_argument("--target")
+    parser.add_argument("--cwd")
+    args = parser.parse_args(argv)
+    return serve(args.target, args.cwd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

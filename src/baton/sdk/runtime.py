@@ -1,0 +1,145 @@
+"""The attempt process's side of the worker protocol (spec §1.1, §1.4, §1.7).
+
+``run_attempt``: ``GET /input``, call the task, ``POST /callback``, return the exit status.
+``register``: ``POST /register-tasks`` once. Both are cheap enough to run right after a fork
+from a warm process: no imports, no threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+from baton.core.models import JSON
+from baton.errors import BatonError, NonRetryableError, TaskNotFound
+from baton.sdk import wire
+from baton.sdk.chain import RunState, current_run
+from baton.sdk.context import TaskContext, TaskRunMetadata
+from baton.sdk.sockclient import SocketClient
+from baton.sdk.task import TaskSpec
+
+__all__ = ["register", "run_attempt"]
+
+
+def run_attempt(registry: Mapping[str, TaskSpec], socket_path: str) -> int:
+    """Run the one attempt the engine serves on ``socket_path``.
+
+    Args:
+        registry: tasks by name (``Workflows.registry``).
+        socket_path: the attempt's Unix socket.
+
+    Returns:
+        The process exit status: 0 after a ``complete`` callback; 1 after an ``error``
+        callback, on bad input, or when the engine cannot be reached.
+
+    ``BaseException``s raised by the task (``SystemExit``, ``KeyboardInterrupt``,
+    ``TaskCanceled``) propagate without a callback.
+    """
+    started_at = time.time_ns()
+    _forget_inherited_loop()
+    return asyncio.run(_attempt(registry, socket_path, started_at))
+
+
+def register(registry: Mapping[str, TaskSpec], socket_path: str) -> int:
+    """Publish the task definitions with one ``POST /register-tasks``.
+
+    Returns:
+        The process exit status: 0 once the engine accepted them, else 1.
+    """
+    tasks = [spec.to_task_def().to_wire() for spec in registry.values()]
+
+    async def publish() -> None:
+        await SocketClient(socket_path).request("POST", "/register-tasks", {"tasks": tasks})
+
+    _forget_inherited_loop()
+    try:
+        asyncio.run(publish())
+    except BatonError as exc:
+        print(f"baton: registering tasks failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _forget_inherited_loop() -> None:
+    # A process forked from inside a running event loop inherits the "running loop" marker,
+    # which would make asyncio.run refuse to start.
+    if asyncio._get_running_loop() is not None:
+        asyncio._set_running_loop(None)
+
+
+async def _attempt(registry: Mapping[str, TaskSpec], socket_path: str, started_at: int) -> int:
+    client = SocketClient(socket_path)
+    try:
+        data = await client.request("GET", f"/input?sdk_started_at={started_at}")
+        name, args, kwargs, metadata = _read_input(data)
+    except (BatonError, ValueError) as exc:
+        print(f"baton: cannot read the attempt's input: {exc}", file=sys.stderr)
+        return 1
+    try:
+        spec = registry.get(name)
+        if spec is None:
+            raise TaskNotFound(f"Task '{name}' not found")
+        output = await _execute(spec, args, kwargs, RunState(client, metadata))
+    except Exception as exc:
+        traceback.print_exception(exc)
+        await _callback(client, {"error": _error(exc)})
+        return 1
+    return 0 if await _callback(client, {"complete": {"output": output}}) else 1
+
+
+def _read_input(
+    data: Mapping[str, Any],
+) -> tuple[str, list[JSON], dict[str, JSON], TaskRunMetadata]:
+    name = data.get("task_name")
+    if not isinstance(name, str) or not name:
+        raise ValueError("GET /input answered without a task_name")
+    args, kwargs = wire.decode_input(data.get("input"))
+    run_id = str(data.get("task_run_id") or "")
+    parent = data.get("parent_task_run_id")
+    attempt = data.get("attempt")
+    metadata = TaskRunMetadata(
+        task_run_id=run_id,
+        root_task_run_id=str(data.get("root_task_run_id") or run_id),
+        parent_task_run_id=str(parent) if parent else None,
+        attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 0,
+    )
+    return name, args, kwargs, metadata
+
+
+async def _execute(
+    spec: TaskSpec, args: list[JSON], kwargs: dict[str, JSON], state: RunState
+) -> str:
+    token = current_run.set(state)
+    try:
+        if spec.takes_context:
+            result = spec.func(TaskContext(state.metadata), *args, **kwargs)
+        else:
+            result = spec.func(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+    finally:
+        current_run.reset(token)
+    return wire.encode_output(result)
+
+
+def _error(exc: Exception) -> dict[str, Any]:
+    return {
+        "details": str(exc),
+        "type": "OutOfMemory" if isinstance(exc, MemoryError) else type(exc).__name__,
+        "stack_trace": "".join(traceback.format_exception(exc)),
+        "retryable": not isinstance(exc, NonRetryableError | TaskNotFound),
+    }
+
+
+async def _callback(client: SocketClient, body: dict[str, Any]) -> bool:
+    try:
+        await client.request("POST", "/callback", body)
+    except BatonError as exc:
+        print(f"baton: reporting the attempt's outcome failed: {exc}", file=sys.stderr)
+        return False
+    return True

@@ -1,0 +1,180 @@
+"""A small asyncio HTTP/1.1 client for the engine's Unix socket (spec §1.3).
+
+One connection per request, ``Host: localhost``, JSON bodies with ``Content-Length``. Transient
+failures (refused connection, missing socket file, malformed HTTP, timeouts, 429 and 5xx) are
+retried with a short doubling backoff; any other 4xx raises ``ClientError`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import sys
+from typing import Any
+
+import h11
+
+from baton.errors import BatonError, ClientError, RateLimitError, ServerError
+
+__all__ = ["SocketClient"]
+
+_USER_AGENT = "baton-sdk-python ({}/{}.{}.{})".format(
+    sys.implementation.name, *sys.version_info[:3]
+)
+DEFAULT_TIMEOUT_S = 15.0
+DEFAULT_TRIES = 10
+DEFAULT_BACKOFF_S = 0.05
+
+
+def _max_connections() -> int:
+    # A parent gathering N children holds N long polls; stay well inside the fd limit.
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 4096
+    return max(8, min(4096, soft - 64))
+
+
+class _Transient(Exception):
+    """A failure worth another try; ``error`` is what to raise when the tries run out."""
+
+    def __init__(self, error: BatonError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _message(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace").strip()
+    if isinstance(data, dict):
+        for key in ("message", "error"):
+            if data.get(key):
+                return str(data[key])
+    return body.decode("utf-8", "replace").strip()
+
+
+class SocketClient:
+    """JSON requests to the engine over ``socket_path``; safe for many concurrent requests.
+
+    Args:
+        socket_path: the Unix socket the engine serves HTTP/1.1 on.
+        tries: attempts per request before a transient failure is raised (default 10).
+        backoff_s: the delay after the first failed try, doubling after each further one
+            (default 0.05 s).
+        timeout_s: connect-and-read limit of one try (default 15 s).
+    """
+
+    def __init__(
+        self,
+        socket_path: str,
+        *,
+        tries: int | None = None,
+        backoff_s: float | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
+        self.socket_path = socket_path
+        self.tries = max(1, DEFAULT_TRIES if tries is None else tries)
+        self.backoff_s = DEFAULT_BACKOFF_S if backoff_s is None else backoff_s
+        self.timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
+        self._slots = asyncio.Semaphore(_max_connections())
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        body: object = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and return the JSON object of its 2xx answer (``{}`` when empty).
+
+        Raises:
+            ClientError: the engine refused the request (4xx other than 429).
+            RateLimitError: 429 on every try.
+            ServerError: 5xx or no usable connection on every try, or a 2xx body that is not
+                a JSON object.
+        """
+        payload = None if body is None else json.dumps(body).encode()
+        label = f"{method} {target.partition('?')[0]}"
+        for attempt in range(self.tries):
+            try:
+                status, data = await self._exchange(
+                    method, target, payload, timeout_s or self.timeout_s
+                )
+                return _parse(label, status, data)
+            except _Transient as exc:
+                if attempt + 1 >= self.tries:
+                    raise exc.error from exc
+            await asyncio.sleep(self.backoff_s * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _exchange(
+        self, method: str, target: str, payload: bytes | None, timeout_s: float
+    ) -> tuple[int, bytes]:
+        async with self._slots:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return await self._send(method, target, payload)
+            except (OSError, TimeoutError, h11.ProtocolError, asyncio.IncompleteReadError) as exc:
+                error = ServerError(f"{method} {target} failed: {type(exc).__name__}: {exc}")
+                raise _Transient(error) from exc
+
+    async def _send(self, method: str, target: str, payload: bytes | None) -> tuple[int, bytes]:
+        reader, writer = await asyncio.open_unix_connection(self.socket_path)
+        try:
+            conn = h11.Connection(h11.CLIENT)
+            headers = [
+                ("Host", "localhost"),
+                ("User-Agent", _USER_AGENT),
+                ("Accept", "application/json"),
+                ("Connection", "close"),
+            ]
+            if payload is not None:
+                headers.append(("Content-Type", "application/json"))
+                headers.append(("Content-Length", str(len(payload))))
+            out = conn.send(h11.Request(method=method, target=target, headers=headers)) or b""
+            if payload:
+                out += conn.send(h11.Data(data=payload)) or b""
+            out += conn.send(h11.EndOfMessage()) or b""
+            writer.write(out)
+            return await _read_response(conn, reader)
+        finally:
+            writer.close()
+
+
+async def _read_response(conn: h11.Connection, reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    status = 0
+    chunks: list[bytes] = []
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            conn.receive_data(await reader.read(65536))
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            chunks.append(bytes(event.data))
+        elif isinstance(event, h11.EndOfMessage):
+            return status, b"".join(chunks)
+        elif isinstance(event, h11.ConnectionClosed):
+            raise asyncio.IncompleteReadError(b"".join(chunks), None)
+
+
+def _parse(label: str, status: int, data: bytes) -> dict[str, Any]:
+    if 200 <= status < 300:
+        if not data.strip():
+            return {}
+        try:
+            value = json.loads(data)
+        except ValueError as exc:
+            raise ServerError(f"{label}: the engine answered with invalid JSON") from exc
+        if not isinstance(value, dict):
+            raise ServerError(f"{label}: the engine answered with {type(value).__name__}")
+        return value
+    message = f"{label} failed with status {status}: {_message(data)}"
+    if status == 429:
+        raise _Transient(RateLimitError(message, status=status))
+    if status >= 500:
+        raise _Transient(ServerError(message, status=status))
+    raise ClientError(message, status=status)

@@ -1,0 +1,144 @@
+"""One Baton process: store, services, an embedded worker and the HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shlex
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from baton.api.app import create_app
+from baton.core.models import TaskDef, WorkflowVersion
+from baton.errors import RegistrationFailed
+from baton.services import EngineConfig, Services
+from baton.store import Store, open_store
+from baton.worker.agent import LocalWorker
+
+log = logging.getLogger("baton")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Workflow code to register: a Baton app (``file.py[:attr]`` or ``module[:attr]``) or a
+    start command run in ``code_dir``."""
+
+    kind: str  # "baton" | "command"
+    target: str
+    code_dir: str
+
+    @classmethod
+    def app(cls, spec: str, cwd: str | None = None) -> Target:
+        base = Path(cwd or os.getcwd()).resolve()
+        path_part, _, attr = spec.partition(":")
+        if path_part.endswith(".py") or os.sep in path_part:
+            path = (base / path_part).resolve()
+            if not path.exists():
+                raise RegistrationFailed(f"no such file: {path}")
+            code_dir = path.parent if path.is_file() else path
+            target = path.name + (f":{attr}" if attr else "")
+            return cls("baton", target, str(code_dir))
+        return cls("baton", spec, str(base))
+
+    @classmethod
+    def command(cls, command: str, code_dir: str) -> Target:
+        if not shlex.split(command):
+            raise RegistrationFailed("the start command is empty")
+        return cls("command", command, str(Path(code_dir).resolve()))
+
+    def default_slug(self) -> str:
+        if self.kind == "baton" and self.target.split(":")[0].endswith(".py"):
+            stem = Path(self.target.split(":")[0]).stem
+            name = stem if stem not in ("main", "app", "__init__") else Path(self.code_dir).name
+        else:
+            name = Path(self.code_dir).name
+        return slugify(name)
+
+
+def slugify(name: str) -> str:
+    out = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    while "--" in out:
+        out = out.replace("--", "-")
+    return out or "workflow"
+
+
+class Engine:
+    """Store + services + embedded worker, the unit ``baton dev`` and tests run."""
+
+    def __init__(
+        self,
+        store: Store | str,
+        *,
+        config: EngineConfig | None = None,
+        worker: bool = True,
+    ) -> None:
+        self.store = open_store(store) if isinstance(store, str) else store
+        self.services = Services(self.store, config)
+        self.worker = LocalWorker(self.services) if worker else None
+        self._worker_task: asyncio.Task[None] | None = None
+
+    async def register(self, target: Target, slug: str | None = None) -> list[TaskDef]:
+        """Register ``target`` as a new version of workflow ``slug``; returns its tasks."""
+        if self.worker is None:
+            raise RegistrationFailed("registering code needs a worker in this process")
+        version: WorkflowVersion = self.store.add_version(
+            slug or target.default_slug(), target.target, target.kind, target.code_dir
+        )
+        return await self.worker.register(version)
+
+    async def start(self) -> None:
+        if self.worker is not None and self._worker_task is None:
+            self._worker_task = asyncio.create_task(self.worker.run(), name="worker")
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
+        if self._worker_task is not None:
+            self._worker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker_task
+            self._worker_task = None
+        self.store.close()
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def asgi(self, *, require_token: bool) -> Any:
+        return create_app(self.services, require_token=require_token)
+
+
+async def serve_http(engine: Engine, host: str, port: int, *, require_token: bool) -> None:
+    """Serve the API on ``host:port`` until interrupted."""
+    config = uvicorn.Config(
+        engine.asgi(require_token=require_token),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    await server.serve()
+
+
+@contextlib.asynccontextmanager
+async def running(
+    db_url: str, *, config: EngineConfig | None = None
+) -> AsyncIterator[Engine]:
+    """An engine with its worker running, stopped on exit."""
+    engine = Engine(db_url, config=config)
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.stop()

@@ -1,0 +1,267 @@
+"""Operations shared by the API, the CLI, the dashboard and the local worker.
+
+Every state change goes through here, so each one is stored (one store transaction) and then
+published as a run event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+from baton.binding import check_input
+from baton.core.ids import new_id
+from baton.core.models import JSON, Claim, NewRun, Run, Task, TaskDef, utcnow
+from baton.core.plans import DEFAULT_PLAN, DEFAULT_TIMEOUT_S, PLANS, check_plan, check_timeout
+from baton.core.retry import DEFAULT_RETRY
+from baton.errors import InvalidInput, RegistrationFailed, TaskNotFound
+from baton.events import RunEvents
+from baton.store import ChildCall, LogLine, Outcome, RunFilter, Store
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Engine-wide settings.
+
+    Attributes:
+        concurrency: attempts that may compute at once across all workers (waiting parents do
+            not count).
+        max_pending: runs that may wait in the queue before new ones get HTTP 429.
+        lease_s: how long a worker's claim on an attempt lasts without a heartbeat.
+    """
+
+    concurrency: int = 20
+    max_pending: int = 100_000
+    lease_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+
+
+def parse_slug(slug: str) -> tuple[str, str, str | None]:
+    """``wf/task[:version]`` → ``(workflow, task, version or None)``."""
+    workflow, sep, rest = slug.partition("/")
+    name, _, version = rest.partition(":")
+    if not sep or not workflow or not name:
+        raise TaskNotFound(f"task not found: {slug!r} (expected <workflow>/<task>)")
+    return workflow, name, version or None
+
+
+def decode_b64_json(data: object, what: str) -> JSON:
+    """Decode the worker protocol's base64-of-JSON encoding (``""``/``None`` → ``None``)."""
+    if data is None or data == "":
+        return None
+    if not isinstance(data, str):
+        raise InvalidInput(f"{what} must be a base64 string")
+    try:
+        return json.loads(base64.b64decode(data, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput(f"{what} is not base64-encoded JSON: {exc}") from exc
+
+
+def check_task_def(task: TaskDef) -> None:
+    """Refuse a registration whose options Baton cannot honour."""
+    if task.options.timeout_seconds is not None:
+        check_timeout(task.options.timeout_seconds)
+    if task.options.plan is not None:
+        check_plan(task.options.plan)
+
+
+class Services:
+    """The engine's operations over one store."""
+
+    def __init__(self, store: Store, config: EngineConfig | None = None) -> None:
+        self.store = store
+        self.config = config or EngineConfig()
+        self.events = RunEvents()
+        self._wakers: list[Callable[[], None]] = []
+        self._killers: list[Callable[[Run], None]] = []
+
+    # hooks ------------------------------------------------------------------------------------
+
+    def on_work(self, wake: Callable[[], None]) -> None:
+        """Call ``wake()`` whenever a run may have become claimable."""
+        self._wakers.append(wake)
+
+    def on_cancel(self, kill: Callable[[Run], None]) -> None:
+        """Call ``kill(run)`` for every run that is canceled while it may be running."""
+        self._killers.append(kill)
+
+    def _wake(self) -> None:
+        for wake in self._wakers:
+            wake()
+
+    def _publish(self, runs: Sequence[Run]) -> None:
+        for run in runs:
+            self.events.publish(run)
+
+    # runs -------------------------------------------------------------------------------------
+
+    def resolve_task(self, slug: str) -> Task:
+        workflow, name, version = parse_slug(slug)
+        return self.store.get_task(workflow, name, version)
+
+    def _new_run(self, task: Task, value: JSON, **links: object) -> NewRun:
+        options = task.definition.options
+        return NewRun(
+            id=new_id("trn"),
+            task=task,
+            input=value,
+            retry=options.retry or DEFAULT_RETRY,
+            timeout_s=options.timeout_seconds or DEFAULT_TIMEOUT_S,
+            plan=options.plan if options.plan in PLANS else DEFAULT_PLAN,
+            **links,  # type: ignore[arg-type]
+        )
+
+    def start_run(self, slug: str, value: JSON, *, idempotency_key: str | None = None) -> Run:
+        """Validate and enqueue a root run; the same idempotency key returns the first run."""
+        task = self.resolve_task(slug)
+        value = check_input(task.definition, value, slug=slug)
+        new = self._new_run(task, value, idempotency_key=idempotency_key)
+        run, created = self.store.enqueue(new, max_pending=self.config.max_pending)
+        if created:
+            self._publish([run])
+            self._wake()
+        return run
+
+    def start_child(
+        self,
+        parent: Run,
+        parent_attempt: int,
+        task_name: str,
+        encoded_input: object,
+        *,
+        idempotency_key: str | None = None,
+        created_key: str | None = None,
+    ) -> Run:
+        """Start the child run of a chained call made by ``parent``'s attempt."""
+        value = decode_b64_json(encoded_input, "input")
+        task = self.store.get_task(parent.workflow, task_name, parent.version_id)
+        value = check_input(task.definition, value, slug=task.slug)
+        call = ChildCall(task_name, value, idempotency_key, created_key)
+        new = self._new_run(
+            task,
+            value,
+            parent_id=parent.id,
+            root_id=parent.root_id,
+            parent_attempt=parent_attempt,
+        )
+        run, created = self.store.create_child(parent.id, parent_attempt, call, new)
+        if created:
+            self._publish([run])
+            self._wake()
+        return run
+
+    def get_run(self, run_id: str) -> Run:
+        return self.store.get_run(run_id)
+
+    def list_runs(
+        self, flt: RunFilter, *, limit: int = 20, cursor: int | None = None
+    ) -> list[tuple[Run, int]]:
+        return self.store.list_runs(flt, limit=limit, cursor=cursor)
+
+    def cancel_run(self, run_id: str) -> list[Run]:
+        """Cancel a root run and every unfinished descendant; kills their processes."""
+        runs = self.store.cancel(run_id, now=utcnow())
+        for run in runs:
+            for kill in self._killers:
+                kill(run)
+        self._publish(runs)
+        self._wake()
+        return runs
+
+    def list_tasks(self, workflow: str | None = None) -> list[Task]:
+        return self.store.list_tasks(workflow)
+
+    def get_logs(
+        self, run_id: str, *, attempt: int | None = None, after: int = 0, limit: int = 1000
+    ) -> list[LogLine]:
+        self.store.get_run(run_id, attempts=False)  # RunNotFound for an unknown id
+        return self.store.get_logs(run_id, attempt=attempt, after=after, limit=limit)
+
+    async def wait_final(self, run_id: str, timeout_s: float) -> Run:
+        """The run once it is final, or as it is when ``timeout_s`` passes."""
+        fut = self.events.final_future(run_id)
+        try:
+            run = self.store.get_run(run_id, attempts=False)
+            if run.status.is_final or timeout_s <= 0:
+                return run
+            try:
+                return await asyncio.wait_for(asyncio.shield(fut), timeout_s)
+            except TimeoutError:
+                return self.store.get_run(run_id, attempts=False)
+        finally:
+            self.events.forget(run_id, fut)
+
+    async def finals(self, run_ids: Sequence[str]) -> AsyncIterator[Run]:
+        """Yield each run as it reaches a final state (those already final first)."""
+        futures = {rid: self.events.final_future(rid) for rid in dict.fromkeys(run_ids)}
+        try:
+            for run in self.store.get_runs(list(futures)):
+                if run.status.is_final:
+                    self.events.forget(run.id, futures.pop(run.id))
+                    yield run
+            pending = {fut: rid for rid, fut in futures.items()}
+            while pending:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for fut in done:
+                    rid = pending.pop(fut)
+                    futures.pop(rid, None)
+                    yield self.store.get_run(rid)
+        finally:
+            for rid, fut in futures.items():
+                self.events.forget(rid, fut)
+
+    # the worker's side ------------------------------------------------------------------------
+
+    def claim(self, worker_id: str, slots: int) -> list[Claim]:
+        claims = self.store.claim(
+            worker_id,
+            slots,
+            limit=self.config.concurrency,
+            lease_s=self.config.lease_s,
+            now=utcnow(),
+        )
+        self._publish([c.run for c in claims])
+        return claims
+
+    def finish_attempt(
+        self, run_id: str, attempt: int, worker_id: str, outcome: Outcome
+    ) -> Run | None:
+        run = self.store.finish_attempt(run_id, attempt, worker_id, outcome, now=utcnow())
+        if run is not None:
+            self._publish([run])
+            self._wake()
+        return run
+
+    def set_waiting(self, run_id: str, attempt: int, waiting: bool) -> None:
+        self.store.set_waiting(run_id, attempt, waiting)
+        if waiting:
+            self._wake()
+
+    def expire_leases(self) -> list[Run]:
+        runs = self.store.expire_leases(now=utcnow())
+        if runs:
+            self._publish(runs)
+            self._wake()
+        return runs
+
+    def register_version(self, version_id: str, tasks: Sequence[TaskDef]) -> list[Task]:
+        """Validate and store a version's task definitions (HTTP 400 on a bad option)."""
+        seen: set[str] = set()
+        for task in tasks:
+            if task.name in seen:
+                raise InvalidInput(f"task {task.name!r} is registered twice")
+            seen.add(task.name)
+            try:
+                check_task_def(task)
+            except ValueError as exc:
+                raise InvalidInput(f"task {task.name!r}: {exc}") from exc
+        if not tasks:
+            raise RegistrationFailed("the workflow registered no tasks")
+        return self.store.register_tasks(version_id, tasks)

@@ -1,0 +1,210 @@
+"""The ``Store`` protocol: every durable operation Baton needs, in domain terms.
+
+Each backend owns its SQL. Every method is one transaction. Times are aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from baton.core.models import (
+    JSON,
+    Claim,
+    NewRun,
+    Run,
+    RunStatus,
+    Task,
+    TaskDef,
+    WorkflowVersion,
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt ended, as its worker saw it."""
+
+    ok: bool
+    output: str | None = None  # base64 callback output when ok
+    error: str | None = None
+    error_type: str | None = None
+    traceback: str | None = None
+    retryable: bool = True
+    exit_code: int | None = None
+    peak_rss_kb: int | None = None
+    cpu_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ChildCall:
+    """A chained call made by a running attempt (``/run-subtask``)."""
+
+    task_name: str
+    input: JSON
+    idempotency_key: str | None
+    created_key: str | None  # the SDK's created_at, part of the dedupe key
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    workflow: Sequence[str] = ()
+    task_slug: Sequence[str] = ()
+    status: Sequence[RunStatus] = ()
+    root_id: Sequence[str] = ()
+    parent_id: Sequence[str] = ()
+    roots_only: bool = False
+
+
+@dataclass(frozen=True)
+class LogLine:
+    seq: int
+    run_id: str
+    attempt: int
+    stream: str
+    at: datetime
+    line: str
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    pending: int
+    running: int
+    waiting: int
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    """Durable state of runs, attempts, workflows and tokens."""
+
+    url: str
+
+    def close(self) -> None: ...
+
+    # workflows and tasks
+    def add_version(self, workflow: str, target: str, kind: str, code_dir: str) -> WorkflowVersion:
+        """Record a new workflow version in state ``registering``."""
+        ...
+
+    def register_tasks(self, version_id: str, tasks: Sequence[TaskDef]) -> list[Task]:
+        """Store the version's tasks and make it the workflow's current, ready version."""
+        ...
+
+    def fail_version(self, version_id: str, error: str) -> None: ...
+
+    def get_version(self, version_id: str) -> WorkflowVersion: ...
+
+    def get_task(self, workflow: str, name: str, version_id: str | None = None) -> Task:
+        """The task in ``version_id``, or in the workflow's current version; ``TaskNotFound``."""
+        ...
+
+    def list_tasks(self, workflow: str | None = None) -> list[Task]:
+        """Tasks of every workflow's current version."""
+        ...
+
+    # runs
+    def enqueue(self, new: NewRun, *, max_pending: int | None = None) -> tuple[Run, bool]:
+        """Create a pending run; with an idempotency key seen before, return that run.
+
+        Returns the run and whether it was created. ``QueueFull`` past ``max_pending``.
+        """
+        ...
+
+    def create_child(
+        self, parent_id: str, parent_attempt: int, call: ChildCall, new: NewRun
+    ) -> tuple[Run, bool]:
+        """Create the child run of a chained call, or return the one already made for it.
+
+        ``InvalidTransition`` if the parent's tree was canceled or the parent has ended.
+        """
+        ...
+
+    def get_run(self, run_id: str, *, attempts: bool = True) -> Run: ...
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]: ...
+
+    def list_runs(
+        self, flt: RunFilter, *, limit: int, cursor: int | None = None
+    ) -> list[tuple[Run, int]]:
+        """Newest first; each run with the cursor that fetches the runs after it."""
+        ...
+
+    def children(self, run_id: str) -> list[Run]: ...
+
+    # the queue
+    def claim(
+        self, worker_id: str, slots: int, *, limit: int, lease_s: float, now: datetime
+    ) -> list[Claim]:
+        """Lease up to ``slots`` of the oldest eligible pending runs to ``worker_id``.
+
+        At most ``limit`` attempts may be running and not waiting on children, across all
+        workers. Each claim starts a new attempt.
+        """
+        ...
+
+    def attempt_started(
+        self, run_id: str, attempt: int, pid: int, timings: dict[str, float] | None = None
+    ) -> None: ...
+
+    def set_waiting(self, run_id: str, attempt: int, waiting: bool) -> None:
+        """Mark an attempt as waiting on its children: it stops counting against the limit."""
+        ...
+
+    def record_timings(self, run_id: str, attempt: int, timings: dict[str, float]) -> None: ...
+
+    def heartbeat(self, worker_id: str, *, lease_s: float, now: datetime) -> list[tuple[str, int]]:
+        """Renew every lease ``worker_id`` holds; returns the attempts it still owns."""
+        ...
+
+    def finish_attempt(
+        self, run_id: str, attempt: int, worker_id: str, outcome: Outcome, *, now: datetime
+    ) -> Run | None:
+        """Record an attempt's end and decide the run: completed, retried (pending with a
+        not-before time) or failed. ``None`` if the attempt is no longer this worker's
+        (lease lost, run canceled): the late report is dropped.
+        """
+        ...
+
+    def update_attempt_exit(
+        self,
+        run_id: str,
+        attempt: int,
+        *,
+        exit_code: int | None,
+        peak_rss_kb: int | None,
+        cpu_s: float | None,
+    ) -> None: ...
+
+    def expire_leases(self, *, now: datetime) -> list[Run]:
+        """Fail every running attempt whose lease has expired; returns the runs changed."""
+        ...
+
+    def cancel(self, root_id: str, *, now: datetime) -> list[Run]:
+        """Cancel a root run and its unfinished descendants; returns the runs canceled.
+
+        ``InvalidTransition`` if the run is a child or already ended.
+        """
+        ...
+
+    def next_due(self, *, now: datetime) -> datetime | None:
+        """When the earliest pending run becomes eligible (None: none waiting on time)."""
+        ...
+
+    def queue_stats(self) -> QueueStats: ...
+
+    # logs
+    def append_logs(self, run_id: str, attempt: int, lines: Sequence[tuple[str, str]]) -> None:
+        """Append ``(stream, line)`` pairs to an attempt's log."""
+        ...
+
+    def get_logs(
+        self, run_id: str, *, attempt: int | None = None, after: int = 0, limit: int = 1000
+    ) -> list[LogLine]: ...
+
+    # API tokens (stored hashed)
+    def add_token(self, name: str, token_hash: str) -> str: ...
+
+    def has_token(self, token_hash: str) -> bool: ...
+
+    def count_tokens(self) -> int: ...

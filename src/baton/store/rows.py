@@ -1,0 +1,120 @@
+"""Row ↔ model conversion shared by the backends (rows arrive as mappings)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from baton.core.models import (
+    Attempt,
+    AttemptStatus,
+    Run,
+    RunStatus,
+    Task,
+    TaskDef,
+    WorkflowVersion,
+)
+from baton.core.retry import Retry
+
+Row = Mapping[str, Any]
+
+
+def to_ts(at: datetime | None) -> float | None:
+    return None if at is None else at.timestamp()
+
+
+def from_ts(value: float | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _req_ts(value: float | datetime) -> datetime:
+    at = from_ts(value)
+    assert at is not None
+    return at
+
+
+def retry_to_json(policy: Retry) -> str:
+    return json.dumps(policy.to_wire())
+
+
+def input_hash(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def attempt_from_row(row: Row) -> Attempt:
+    return Attempt(
+        run_id=row["run_id"],
+        attempt=row["attempt"],
+        status=AttemptStatus(row["status"]),
+        started_at=_req_ts(row["started_at"]),
+        completed_at=from_ts(row["completed_at"]),
+        worker_id=row["worker_id"],
+        pid=row["pid"],
+        error=row["error"],
+        error_type=row["error_type"],
+        output=row["output"],
+        exit_code=row["exit_code"],
+        peak_rss_kb=row["peak_rss_kb"],
+        cpu_s=row["cpu_s"],
+        plan=row["plan"],
+        timings=json.loads(row["timings"]) if row["timings"] else None,
+    )
+
+
+def run_from_row(row: Row, attempts: tuple[Attempt, ...] = ()) -> Run:
+    return Run(
+        id=row["id"],
+        task_id=row["task_id"],
+        workflow=row["workflow"],
+        task_name=row["task_name"],
+        version_id=row["version_id"],
+        status=RunStatus(row["status"]),
+        input=json.loads(row["input"]),
+        parent_id=row["parent_id"],
+        root_id=row["root_id"],
+        parent_attempt=row["parent_attempt"],
+        created_at=_req_ts(row["created_at"]),
+        retry=Retry.from_wire(json.loads(row["retry"])),
+        timeout_s=row["timeout_s"],
+        plan=row["plan"],
+        attempt_count=row["attempt_count"],
+        started_at=from_ts(row["started_at"]),
+        completed_at=from_ts(row["completed_at"]),
+        not_before_at=from_ts(row["not_before"]),
+        output=row["output"],
+        error=row["error"],
+        error_type=row["error_type"],
+        traceback=row["traceback"],
+        attempts=attempts,
+    )
+
+
+def task_from_row(row: Row) -> Task:
+    return Task(
+        id=row["id"],
+        workflow=row["workflow"],
+        version_id=row["version_id"],
+        name=row["name"],
+        definition=TaskDef.from_wire(json.loads(row["definition"])),
+        created_at=_req_ts(row["created_at"]),
+    )
+
+
+def version_from_row(row: Row) -> WorkflowVersion:
+    return WorkflowVersion(
+        id=row["id"],
+        workflow=row["workflow"],
+        target=row["target"],
+        kind=row["kind"],
+        code_dir=row["code_dir"],
+        status=row["status"],
+        created_at=_req_ts(row["created_at"]),
+        error=row["error"],
+    )

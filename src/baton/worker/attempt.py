@@ -1,0 +1,247 @@
+"""One attempt as the worker sees it: its socket routes, its logs and how it ended."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from baton.core.models import Claim, ErrorType, Run
+from baton.core.plans import PLANS
+from baton.errors import InvalidInput, RunNotFound
+from baton.executor.process import RunResult
+from baton.executor.protocol import Handler, ProtocolError, Request
+from baton.services import Services, decode_b64_json
+from baton.store import Outcome
+
+MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+MAX_WAIT_MS = 10_000
+MAX_LOG_LINE = 16 * 1024
+MAX_LOG_BYTES = 16 * 1024 * 1024  # per stream per attempt; the rest is dropped with a note
+
+
+def _error_body(child: Run) -> dict[str, Any]:
+    return {
+        "details": child.error or f"task run {child.status}",
+        "type": child.error_type or "",
+        "task_run_id": child.id,
+    }
+
+
+@dataclass
+class AttemptState:
+    claim: Claim
+    worker_id: str
+    services: Services
+    outcome: Outcome | None = None
+    outstanding: set[str] = field(default_factory=set)
+    waiting: bool = False
+
+    @property
+    def run(self) -> Run:
+        return self.claim.run
+
+    def routes(self) -> dict[tuple[str, str], Handler]:
+        return {
+            ("GET", "/input"): self.input,
+            ("POST", "/callback"): self.callback,
+            ("POST", "/run-subtask"): self.run_subtask,
+            ("POST", "/get-subtask-result"): self.get_subtask_result,
+        }
+
+    async def input(self, req: Request) -> dict[str, Any]:
+        timings = {k: int(v) / 1e9 for k, v in req.query.items() if k.startswith("sdk_")}
+        if timings:
+            self.services.store.record_timings(self.run.id, self.claim.attempt, timings)
+        run = self.run
+        body: dict[str, Any] = {
+            "task_name": run.task_name,
+            "input": base64.b64encode(json.dumps(run.input).encode()).decode(),
+            "task_run_id": run.id,
+            "root_task_run_id": run.root_id,
+            "attempt": self.claim.attempt,
+        }
+        if run.parent_id:
+            body["parent_task_run_id"] = run.parent_id
+        return body
+
+    async def callback(self, req: Request) -> dict[str, Any]:
+        if self.outcome is not None:
+            return {}  # the first callback decides; a transport retry is a no-op
+        self.outcome = callback_outcome(req.body)
+        self.services.finish_attempt(
+            self.run.id, self.claim.attempt, self.worker_id, self.outcome
+        )
+        return {}
+
+    async def run_subtask(self, req: Request) -> dict[str, Any]:
+        name = req.body.get("task_name")
+        if not isinstance(name, str) or not name:
+            raise ProtocolError("task_name must be a non-empty string")
+        try:
+            child = self.services.start_child(
+                self.run,
+                self.claim.attempt,
+                name,
+                req.body.get("input"),
+                idempotency_key=_opt_str(req.body.get("idempotency_key")),
+                created_key=_opt_str(req.body.get("created_at")),
+            )
+        except InvalidInput as exc:
+            raise ProtocolError(str(exc)) from exc
+        self.outstanding.add(child.id)
+        self._set_waiting(True)
+        return {"task_run_id": child.id}
+
+    async def get_subtask_result(self, req: Request) -> dict[str, Any]:
+        child_id = req.body.get("task_run_id")
+        if not isinstance(child_id, str):
+            raise ProtocolError("task_run_id must be a string")
+        wait_ms = req.body.get("wait_ms") or 0
+        if not isinstance(wait_ms, int) or wait_ms < 0:
+            raise ProtocolError("wait_ms must be a non-negative integer")
+        child = await self.services.wait_final(child_id, min(wait_ms, MAX_WAIT_MS) / 1000)
+        if child.root_id != self.run.root_id:
+            raise RunNotFound(f"task run {child_id} is not part of this run's chain")
+        if not child.status.is_final:
+            if child.parent_id == self.run.id:
+                self.outstanding.add(child.id)
+                self._set_waiting(True)
+            return {"still_running": True}
+        self.outstanding.discard(child.id)
+        if not self.outstanding:
+            self._set_waiting(False)
+        if child.status == "completed":
+            return {"still_running": False, "complete": {"output": child.output or ""}}
+        return {"still_running": False, "error": _error_body(child)}
+
+    def _set_waiting(self, waiting: bool) -> None:
+        if waiting != self.waiting and self.outcome is None:
+            self.waiting = waiting
+            self.services.set_waiting(self.run.id, self.claim.attempt, waiting)
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def callback_outcome(body: dict[str, Any]) -> Outcome:
+    """The attempt's outcome from a ``/callback`` body (a malformed one is a failure)."""
+    complete, error = body.get("complete"), body.get("error")
+    if isinstance(complete, dict):
+        output = complete.get("output")
+        if output is None or output == "":
+            return Outcome(ok=True, output="")
+        if not isinstance(output, str):
+            raise ProtocolError("complete.output must be a base64 string")
+        if len(output) > MAX_OUTPUT_BYTES * 4 // 3 + 4:
+            return Outcome(
+                ok=False,
+                error="the task's result is larger than 4 MiB",
+                error_type=ErrorType.BAD_RESULT,
+            )
+        try:
+            decode_b64_json(output, "complete.output")
+        except (InvalidInput, binascii.Error) as exc:
+            return Outcome(ok=False, error=str(exc), error_type=ErrorType.BAD_RESULT)
+        return Outcome(ok=True, output=output)
+    if isinstance(error, dict):
+        details = error.get("details")
+        etype = error.get("type")
+        return Outcome(
+            ok=False,
+            error=str(details) if details else (str(etype) if etype else "task failed"),
+            error_type=str(etype) if etype else None,
+            traceback=_opt_str(error.get("stack_trace")),
+            retryable=error.get("retryable") is not False,
+        )
+    raise ProtocolError('callback body needs "complete" or "error"')
+
+
+def exit_outcome(result: RunResult, run: Run) -> Outcome:
+    """The outcome of an attempt whose process ended without a callback."""
+    common = {"exit_code": result.exit_code, "peak_rss_kb": result.peak_rss_kb,
+              "cpu_s": result.cpu_s}
+    if result.reason == "timeout":
+        return Outcome(
+            ok=False,
+            error=f"task run timed out after {run.timeout_s} s; its process was killed",
+            error_type=ErrorType.TIMEOUT,
+            **common,  # type: ignore[arg-type]
+        )
+    if result.reason == "oom":
+        plan = PLANS.get(run.plan)
+        limit = f"{plan.memory_mb} MB" if plan else "its memory limit"
+        return Outcome(
+            ok=False,
+            error=f"out of memory: the process passed the {run.plan} plan's {limit} and "
+            "was killed",
+            error_type=ErrorType.OUT_OF_MEMORY,
+            **common,  # type: ignore[arg-type]
+        )
+    if result.reason == "spawn_failed":
+        return Outcome(
+            ok=False,
+            error=f"could not start the attempt process: {result.error}",
+            error_type=ErrorType.CRASHED,
+        )
+    how = (
+        f"was killed by signal {result.signal}"
+        if result.signal
+        else f"exited with status {result.exit_code}"
+    )
+    return Outcome(
+        ok=False,
+        error=f"the task process {how} before completing the task",
+        error_type=ErrorType.CRASHED,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+class LogTail:
+    """Reads an attempt's stdout/stderr files incrementally into whole lines."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        self._paths = paths
+        self._offsets = dict.fromkeys(paths, 0)
+        self._partial = dict.fromkeys(paths, b"")
+        self._capped = dict.fromkeys(paths, False)
+
+    def read(self, final: bool = False) -> list[tuple[str, str]]:
+        lines: list[tuple[str, str]] = []
+        for stream, path in self._paths.items():
+            data = self._read_new(stream, path)
+            buf = self._partial[stream] + data
+            *complete, rest = buf.split(b"\n")
+            if final and rest:
+                complete.append(rest)
+                rest = b""
+            self._partial[stream] = rest[-MAX_LOG_LINE:]
+            for raw in complete:
+                text = raw[:MAX_LOG_LINE].decode("utf-8", "replace").rstrip("\r")
+                lines.append((stream, text))
+        return lines
+
+    def _read_new(self, stream: str, path: str) -> bytes:
+        try:
+            with open(path, "rb") as f:
+                f.seek(self._offsets[stream])
+                budget = MAX_LOG_BYTES - self._offsets[stream]
+                data = f.read(max(0, min(budget, 4 * 1024 * 1024)))
+        except FileNotFoundError:
+            return b""
+        self._offsets[stream] += len(data)
+        if self._offsets[stream] >= MAX_LOG_BYTES and not self._capped[stream]:
+            self._capped[stream] = True
+            return data + b"\n[baton: log limit of 16 MiB reached; further output dropped]\n"
+        return data
+
+    def remove(self) -> None:
+        for path in self._paths.values():
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
