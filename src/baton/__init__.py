@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from baton.client import AwaitableTaskRun, Baton, BatonAsync, TaskRun, TaskRunDetails
 from baton.core.retry import Retry
 from baton.errors import (
     BatonError,
@@ -16,6 +17,9 @@ from baton.errors import (
 from baton.sdk import TaskContext, TaskInstance, TaskRunMetadata, Workflows
 
 __all__ = [
+    "AwaitableTaskRun",
+    "Baton",
+    "BatonAsync",
     "BatonError",
     "ClientError",
     "NonRetryableError",
@@ -25,6 +29,8 @@ __all__ = [
     "TaskCanceled",
     "TaskContext",
     "TaskInstance",
+    "TaskRun",
+    "TaskRunDetails",
     "TaskRunError",
     "TaskRunMetadata",
     "TimeoutError",

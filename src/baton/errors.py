@@ -117,9 +117,9 @@ class ServerError(ClientError):
     """The API failed (HTTP 5xx) or could not be reached."""
 
 
-class TimeoutError(ClientError):  # noqa: A001 - mirrors the Render client's name
+class TimeoutError(ClientError):
     """The request to the API timed out."""
 
 
-class TaskCanceled(BaseException):  # noqa: N818 - reads as what happened
+class TaskCanceled(BaseException):
     """The run this code belongs to was canceled."""

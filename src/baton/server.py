@@ -132,9 +132,7 @@ async def serve_http(engine: Engine, host: str, port: int, *, require_token: boo
 
 
 @contextlib.asynccontextmanager
-async def running(
-    db_url: str, *, config: EngineConfig | None = None
-) -> AsyncIterator[Engine]:
+async def running(db_url: str, *, config: EngineConfig | None = None) -> AsyncIterator[Engine]:
     """An engine with its worker running, stopped on exit."""
     engine = Engine(db_url, config=config)
     await engine.start()

@@ -70,7 +70,7 @@ def test_non_finite_floats_pass_through() -> None:
 
 
 def test_non_json_result_raises_jsons_type_error() -> None:
-    with pytest.raises(TypeError, match="^Object of type set is not JSON serializable$"):
+    with pytest.raises(TypeError, match=r"^Object of type set is not JSON serializable$"):
         encode_output({1})
 
 

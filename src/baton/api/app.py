@@ -118,9 +118,7 @@ def create_app(
         if require_token and request.url.path.startswith("/v1"):
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             digest = hash_token(token.strip()) if scheme.lower() == "bearer" else ""
-            if not digest or (
-                digest not in known_good and not services.store.has_token(digest)
-            ):
+            if not digest or (digest not in known_good and not services.store.has_token(digest)):
                 return _error(401, "missing or invalid API token", "unauthorized")
             known_good.add(digest)
         return await call_next(request)
@@ -136,6 +134,11 @@ def create_app(
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
         problems = []
         for e in exc.errors():
+            if e.get("type") == "json_invalid":
+                return _error(
+                    400, f"request body is not valid JSON: {e.get('ctx', {}).get('error', '')}",
+                    "invalid_request",
+                )
             where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
             problems.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
         return _error(400, "invalid request: " + "; ".join(problems), "invalid_request")

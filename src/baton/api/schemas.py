@@ -19,7 +19,7 @@ class StartTaskRun(BaseModel):
     input: list[Any] | dict[str, Any] | None = Field(
         default=None, description="Positional arguments (array) or arguments by name (object)"
     )
-    idempotencyKey: str | None = Field(  # noqa: N815 - wire name
+    idempotencyKey: str | None = Field(
         default=None, max_length=255, description="Same key within 24 h returns the same run"
     )
 

@@ -135,6 +135,7 @@ class _RunFields(TypedDict):
     started_at: datetime | None
     completed_at: datetime | None
     parent_task_attempt: int | None
+    task_slug: str | None
 
 
 def _run_fields(data: _Object) -> _RunFields:
@@ -151,6 +152,7 @@ def _run_fields(data: _Object) -> _RunFields:
         "started_at": _time(data, "startedAt"),
         "completed_at": _time(data, "completedAt"),
         "parent_task_attempt": _opt_int(data, "parentTaskAttempt"),
+        "task_slug": _opt_str(data, "taskSlug"),
     }
 
 
@@ -170,6 +172,7 @@ class TaskRun:
         started_at: when the first attempt started.
         completed_at: when the run reached a terminal status.
         parent_task_attempt: the parent's attempt that started this run, for children.
+        task_slug: ``"<workflow>/<task>"`` (Baton extension; ``None`` from other servers).
     """
 
     id: str
@@ -182,6 +185,7 @@ class TaskRun:
     started_at: datetime | None = None
     completed_at: datetime | None = None
     parent_task_attempt: int | None = None
+    task_slug: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -273,6 +277,7 @@ class Task:
         created_at: when the workflow version registering it was created.
         options: the task's options as the API returns them (``retry``,
             ``timeout_seconds``, ``plan``...).
+        parameters: the names of the task's parameters, in order.
     """
 
     id: str
@@ -281,6 +286,7 @@ class Task:
     slug: str
     created_at: datetime | None = None
     options: dict[str, JSONValue] = field(default_factory=dict)
+    parameters: list[str] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> Task:
@@ -301,6 +307,9 @@ class Task:
             options=dict(cast("dict[str, JSONValue]", _object(options, "options")))
             if options is not None
             else {},
+            parameters=[
+                str(p.get("name")) for p in _list(data, "parameters") if isinstance(p, dict)
+            ],
         )
 
 

@@ -146,9 +146,7 @@ class AttemptServer:
         await writer.drain()
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
-    async def _dispatch(
-        self, method: str, path: str, query: str, body: bytes
-    ) -> tuple[int, Any]:
+    async def _dispatch(self, method: str, path: str, query: str, body: bytes) -> tuple[int, Any]:
         handler = self._routes.get((method, path))
         if handler is None:
             known = {p for _, p in self._routes}

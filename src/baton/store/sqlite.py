@@ -160,9 +160,7 @@ class SQLiteStore:
                         now,
                     ),
                 )
-            db.execute(
-                "UPDATE workflow_versions SET status = 'ready' WHERE id = ?", (version_id,)
-            )
+            db.execute("UPDATE workflow_versions SET status = 'ready' WHERE id = ?", (version_id,))
             db.execute(
                 "UPDATE workflows SET current_version_id = ? WHERE slug = ?",
                 (version_id, row["workflow"]),
@@ -215,9 +213,7 @@ class SQLiteStore:
         return task_from_row(row)
 
     def list_tasks(self, workflow: str | None = None) -> list[Task]:
-        sql = (
-            "SELECT t.* FROM tasks t JOIN workflows w ON t.version_id = w.current_version_id"
-        )
+        sql = "SELECT t.* FROM tasks t JOIN workflows w ON t.version_id = w.current_version_id"
         args: tuple[str, ...] = ()
         if workflow is not None:
             sql += " WHERE w.slug = ?"
@@ -267,9 +263,11 @@ class SQLiteStore:
                     new = None  # type: ignore[assignment]
             if new is not None:
                 if max_pending is not None:
-                    (pending,) = db.execute(
-                        "SELECT count(*) AS n FROM runs WHERE status = 'pending'"
-                    ).fetchone().values()
+                    (pending,) = (
+                        db.execute("SELECT count(*) AS n FROM runs WHERE status = 'pending'")
+                        .fetchone()
+                        .values()
+                    )
                     if pending >= max_pending:
                         raise QueueFull(
                             f"the queue holds {pending} pending runs (limit {max_pending}); "
@@ -295,19 +293,21 @@ class SQLiteStore:
                     found = row["child_id"]
                     new = None  # type: ignore[assignment]
             if new is not None:
-                parent = db.execute(
-                    "SELECT status FROM runs WHERE id = ?", (parent_id,)
-                ).fetchone()
+                parent = db.execute("SELECT status FROM runs WHERE id = ?", (parent_id,)).fetchone()
                 if parent is None:
                     raise RunNotFound(f"task run {parent_id} not found")
                 if parent["status"] != "running":
                     raise InvalidTransition(
                         f"task run {parent_id} is {parent['status']}; it cannot start children"
                     )
-                (index,) = db.execute(
-                    "SELECT count(*) FROM calls WHERE parent_id = ? AND parent_attempt = ?",
-                    (parent_id, parent_attempt),
-                ).fetchone().values()
+                (index,) = (
+                    db.execute(
+                        "SELECT count(*) FROM calls WHERE parent_id = ? AND parent_attempt = ?",
+                        (parent_id, parent_attempt),
+                    )
+                    .fetchone()
+                    .values()
+                )
                 self._insert_run(db, new, now)
                 db.execute(
                     "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -354,9 +354,7 @@ class SQLiteStore:
         by_run: dict[str, list[Any]] = {}
         for a in arows:
             by_run.setdefault(a["run_id"], []).append(attempt_from_row(a))
-        return [
-            run_from_row(runs[i], tuple(by_run.get(i, ()))) for i in run_ids if i in runs
-        ]
+        return [run_from_row(runs[i], tuple(by_run.get(i, ()))) for i in run_ids if i in runs]
 
     def list_runs(
         self, flt: RunFilter, *, limit: int, cursor: int | None = None
@@ -412,9 +410,11 @@ class SQLiteStore:
         ts = now.timestamp()
         claimed: list[tuple[str, int]] = []
         with self._tx() as db:
-            (busy,) = db.execute(
-                "SELECT count(*) FROM attempts WHERE status = 'running' AND waiting = 0"
-            ).fetchone().values()
+            (busy,) = (
+                db.execute("SELECT count(*) FROM attempts WHERE status = 'running' AND waiting = 0")
+                .fetchone()
+                .values()
+            )
             n = min(slots, limit - busy)
             if n <= 0:
                 return []
@@ -525,9 +525,7 @@ class SQLiteStore:
                 (ts, outcome.output, run_id),
             )
             return
-        row = db.execute(
-            "SELECT retry, attempt_count FROM runs WHERE id = ?", (run_id,)
-        ).fetchone()
+        row = db.execute("SELECT retry, attempt_count FROM runs WHERE id = ?", (run_id,)).fetchone()
         from baton.core.retry import Retry
 
         policy = Retry.from_wire(json.loads(row["retry"]))
@@ -639,10 +637,14 @@ class SQLiteStore:
 
     def next_due(self, *, now: datetime) -> datetime | None:
         with self._read() as db:
-            (due,) = db.execute(
-                "SELECT min(not_before) FROM runs WHERE status = 'pending' AND not_before > ?",
-                (now.timestamp(),),
-            ).fetchone().values()
+            (due,) = (
+                db.execute(
+                    "SELECT min(not_before) FROM runs WHERE status = 'pending' AND not_before > ?",
+                    (now.timestamp(),),
+                )
+                .fetchone()
+                .values()
+            )
         return from_ts(due)
 
     def queue_stats(self) -> QueueStats:
@@ -653,9 +655,11 @@ class SQLiteStore:
                     "SELECT status, count(*) AS n FROM runs GROUP BY status"
                 ).fetchall()
             }
-            (waiting,) = db.execute(
-                "SELECT count(*) FROM attempts WHERE status = 'running' AND waiting = 1"
-            ).fetchone().values()
+            (waiting,) = (
+                db.execute("SELECT count(*) FROM attempts WHERE status = 'running' AND waiting = 1")
+                .fetchone()
+                .values()
+            )
         running = by_status.get("running", 0)
         return QueueStats(
             pending=by_status.get("pending", 0),

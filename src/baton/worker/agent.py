@@ -155,7 +155,8 @@ class LocalWorker:
             await server.start()
             flusher = asyncio.create_task(self._flush_logs(claim, tail))
             result = await self.executor.start(
-                req, lambda pid: self.services.store.attempt_started(claim.run.id, claim.attempt, pid)
+                req,
+                lambda pid: self.services.store.attempt_started(claim.run.id, claim.attempt, pid),
             )
             await server.close()
             flusher.cancel()
@@ -225,7 +226,8 @@ class LocalWorker:
         tail.remove()
         if not received:
             why = result.error or (
-                f"exited with status {result.exit_code}" if result.reason == "exited"
+                f"exited with status {result.exit_code}"
+                if result.reason == "exited"
                 else result.reason
             )
             message = f"registering {version.workflow} failed: the code {why}\n{output}".strip()
@@ -259,4 +261,3 @@ def _request_for(
         mode=mode,
         argv=tuple(shlex.split(version.target)) if version.kind == "command" else (),
     )
-

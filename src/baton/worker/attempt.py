@@ -72,9 +72,7 @@ class AttemptState:
         if self.outcome is not None:
             return {}  # the first callback decides; a transport retry is a no-op
         self.outcome = callback_outcome(req.body)
-        self.services.finish_attempt(
-            self.run.id, self.claim.attempt, self.worker_id, self.outcome
-        )
+        self.services.finish_attempt(self.run.id, self.claim.attempt, self.worker_id, self.outcome)
         return {}
 
     async def run_subtask(self, req: Request) -> dict[str, Any]:
@@ -163,8 +161,11 @@ def callback_outcome(body: dict[str, Any]) -> Outcome:
 
 def exit_outcome(result: RunResult, run: Run) -> Outcome:
     """The outcome of an attempt whose process ended without a callback."""
-    common = {"exit_code": result.exit_code, "peak_rss_kb": result.peak_rss_kb,
-              "cpu_s": result.cpu_s}
+    common = {
+        "exit_code": result.exit_code,
+        "peak_rss_kb": result.peak_rss_kb,
+        "cpu_s": result.cpu_s,
+    }
     if result.reason == "timeout":
         return Outcome(
             ok=False,
@@ -177,8 +178,7 @@ def exit_outcome(result: RunResult, run: Run) -> Outcome:
         limit = f"{plan.memory_mb} MB" if plan else "its memory limit"
         return Outcome(
             ok=False,
-            error=f"out of memory: the process passed the {run.plan} plan's {limit} and "
-            "was killed",
+            error=f"out of memory: the process passed the {run.plan} plan's {limit} and was killed",
             error_type=ErrorType.OUT_OF_MEMORY,
             **common,  # type: ignore[arg-type]
         )

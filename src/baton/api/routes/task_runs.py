@@ -48,12 +48,12 @@ async def list_task_runs(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
-    taskSlug: Annotated[list[str] | None, Query()] = None,  # noqa: N803 - wire name
-    rootTaskRunId: Annotated[list[str] | None, Query()] = None,  # noqa: N803
-    parentTaskRunId: Annotated[list[str] | None, Query()] = None,  # noqa: N803
+    taskSlug: Annotated[list[str] | None, Query()] = None,
+    rootTaskRunId: Annotated[list[str] | None, Query()] = None,
+    parentTaskRunId: Annotated[list[str] | None, Query()] = None,
     workflow: Annotated[list[str] | None, Query()] = None,
     status: Annotated[list[str] | None, Query()] = None,
-    rootsOnly: bool = False,  # noqa: N803
+    rootsOnly: bool = False,
 ) -> list[dict[str, Any]]:
     try:
         statuses = [RunStatus(s) for s in _split(status)]
@@ -69,9 +69,7 @@ async def list_task_runs(
         parent_id=_split(parentTaskRunId),
         roots_only=rootsOnly,
     )
-    rows = _services(request).list_runs(
-        flt, limit=limit, cursor=int(cursor) if cursor else None
-    )
+    rows = _services(request).list_runs(flt, limit=limit, cursor=int(cursor) if cursor else None)
     return [{"taskRun": schemas.task_run(run), "cursor": str(seq)} for run, seq in rows]
 
 
@@ -87,7 +85,7 @@ def _event(run_json: dict[str, Any]) -> bytes:
 )
 async def task_run_events(
     request: Request,
-    taskRunIds: Annotated[list[str], Query()],  # noqa: N803 - wire name
+    taskRunIds: Annotated[list[str], Query()],
 ) -> StreamingResponse:
     services = _services(request)
     ids = list(dict.fromkeys(_split(taskRunIds)))

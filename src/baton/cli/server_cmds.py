@@ -1,0 +1,180 @@
+"""``baton dev``, ``baton serve`` and ``baton token create``: commands that own a store."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import secrets
+import socket
+
+import click
+from rich.console import Console
+
+from baton.api.app import hash_token
+from baton.errors import BatonError
+from baton.server import Engine, Target, serve_http
+from baton.services import EngineConfig
+from baton.store import DEFAULT_URL, open_store
+
+console = Console(stderr=True, highlight=False)
+
+db_option = click.option(
+    "--db",
+    "db_url",
+    default=DEFAULT_URL,
+    envvar="BATON_DATABASE_URL",
+    show_default=True,
+    help="Database URL (sqlite:///path.db).",
+)
+concurrency_option = click.option(
+    "--concurrency",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Attempts computing at once (parents waiting on children do not count).",
+)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        return False
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {exc.strerror}. Is another Baton running? "
+                "Pick another port with --port."
+            ) from exc
+
+
+async def _run_server(
+    engine: Engine, targets: list[tuple[Target, str | None]], host: str, port: int, open_: bool
+) -> None:
+    async with engine:
+        for target, slug in targets:
+            tasks = await engine.register(target, slug)
+            name = slug or target.default_slug()
+            console.print(
+                f"[green]registered[/] workflow [bold]{name}[/]: "
+                + ", ".join(f"{name}/{t.name}" for t in tasks)
+            )
+        url = f"http://{host}:{port}"
+        console.print(f"[bold]Baton[/] API       {url}/v1   (OpenAPI: {url}/docs)")
+        console.print(f"[bold]Baton[/] dashboard {url}/")
+        if open_:
+            console.print("[yellow]auth off[/]: anyone who can reach this port can run tasks")
+        await serve_http(engine, host, port, require_token=not open_)
+
+
+def _targets(
+    app_spec: str | None, command: str | None, name: str | None
+) -> list[tuple[Target, str | None]]:
+    if command:
+        return [(Target.command(command, app_spec or "."), name)]
+    if app_spec:
+        return [(Target.app(app_spec), name)]
+    return []
+
+
+@click.command()
+@click.argument("app_spec", metavar="FILE_OR_MODULE[:APP]", required=False)
+@click.option("--name", help="Workflow slug (default: the file or directory name).")
+@click.option(
+    "--command",
+    help="A start command (e.g. 'render-workflows main:app') run in FILE_OR_MODULE's directory.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@db_option
+@concurrency_option
+def dev(
+    app_spec: str | None,
+    name: str | None,
+    command: str | None,
+    host: str,
+    port: int,
+    db_url: str,
+    concurrency: int,
+) -> None:
+    """Run everything on this machine: API, dashboard, scheduler and a worker.
+
+    Registers FILE_OR_MODULE[:APP] (a file or module defining a Workflows app) as workflow
+    NAME. On 127.0.0.1 the API is open; on any other address it requires a token.
+    """
+    if not app_spec and not command:
+        raise click.UsageError("give the workflow code: baton dev examples/squares.py")
+    _check_port(host, port)
+    targets = _targets(app_spec, command, name)
+    try:
+        engine = Engine(db_url, config=EngineConfig(concurrency=concurrency))
+        if not _is_loopback(host) and engine.store.count_tokens() == 0:
+            raise click.ClickException(
+                f"{host} is reachable from other machines, so the API needs a token: "
+                f"run `baton token create --db {db_url}` first"
+            )
+        asyncio.run(_run_server(engine, targets, host, port, _is_loopback(host)))
+    except BatonError as exc:
+        raise click.ClickException(exc.message) from exc
+    except KeyboardInterrupt:
+        pass
+
+
+@click.command()
+@click.option("--app", "app_spec", help="Workflow code to register at start-up.")
+@click.option("--name", help="Workflow slug for --app.")
+@click.option("--command", help="A start command to register instead of --app.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@db_option
+@concurrency_option
+def serve(
+    app_spec: str | None,
+    name: str | None,
+    command: str | None,
+    host: str,
+    port: int,
+    db_url: str,
+    concurrency: int,
+) -> None:
+    """Run the API server with an embedded worker; every API call needs a token."""
+    _check_port(host, port)
+    try:
+        engine = Engine(db_url, config=EngineConfig(concurrency=concurrency))
+        if engine.store.count_tokens() == 0:
+            raise click.ClickException(
+                f"no API token exists yet: run `baton token create --db {db_url}` and pass "
+                "it to clients as BATON_API_KEY"
+            )
+        asyncio.run(_run_server(engine, _targets(app_spec, command, name), host, port, False))
+    except BatonError as exc:
+        raise click.ClickException(exc.message) from exc
+    except KeyboardInterrupt:
+        pass
+
+
+@click.group()
+def token() -> None:
+    """Manage API tokens."""
+
+
+@token.command("create")
+@click.option("--name", default="default", show_default=True, help="A label for the token.")
+@db_option
+def token_create(name: str, db_url: str) -> None:
+    """Create an API token; it is printed once and stored only as a hash."""
+    secret = "bat_" + secrets.token_urlsafe(32)
+    try:
+        store = open_store(db_url)
+        store.add_token(name, hash_token(secret))
+        store.close()
+    except BatonError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(secret)
+    console.print("Keep it safe: it is not shown again. Clients read it from BATON_API_KEY.")
