@@ -12,8 +12,8 @@ import inspect
 import sys
 import time
 import traceback
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
 
 from baton.core.models import JSON
 from baton.errors import BatonError, NonRetryableError, TaskNotFound
@@ -23,7 +23,9 @@ from baton.sdk.context import TaskContext, TaskRunMetadata
 from baton.sdk.sockclient import SocketClient
 from baton.sdk.task import TaskSpec
 
-__all__ = ["register", "run_attempt"]
+__all__ = ["attempt", "register", "run_attempt"]
+
+T = TypeVar("T")
 
 
 def run_attempt(registry: Mapping[str, TaskSpec], socket_path: str) -> int:
@@ -41,8 +43,7 @@ def run_attempt(registry: Mapping[str, TaskSpec], socket_path: str) -> int:
     ``TaskCanceled``) propagate without a callback.
     """
     started_at = time.time_ns()
-    _forget_inherited_loop()
-    return asyncio.run(_attempt(registry, socket_path, started_at))
+    return _run_in_new_loop(attempt(registry, socket_path, started_at))
 
 
 def register(registry: Mapping[str, TaskSpec], socket_path: str) -> int:
@@ -56,23 +57,43 @@ def register(registry: Mapping[str, TaskSpec], socket_path: str) -> int:
     async def publish() -> None:
         await SocketClient(socket_path).request("POST", "/register-tasks", {"tasks": tasks})
 
-    _forget_inherited_loop()
     try:
-        asyncio.run(publish())
+        _run_in_new_loop(publish())
     except BatonError as exc:
         print(f"baton: registering tasks failed: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-def _forget_inherited_loop() -> None:
-    # A process forked from inside a running event loop inherits the "running loop" marker,
-    # which would make asyncio.run refuse to start.
+def _run_in_new_loop(main: Coroutine[Any, Any, T]) -> T:
+    # asyncio.run without its extras (SIGINT handler, executor shutdown, a context copy),
+    # which cost a few hundred microseconds in a freshly forked process.
+    # A process forked from inside a running event loop inherits the "running loop" marker.
     if asyncio._get_running_loop() is not None:
         asyncio._set_running_loop(None)
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            _cancel_all_tasks(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
 
 
-async def _attempt(registry: Mapping[str, TaskSpec], socket_path: str, started_at: int) -> int:
+def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    # Children called but never awaited: cancel them, as asyncio.run would.
+    pending = asyncio.all_tasks(loop)
+    if not pending:
+        return
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
+async def attempt(registry: Mapping[str, TaskSpec], socket_path: str, started_at: int) -> int:
+    """``run_attempt``'s body, inside a running loop; ``started_at`` is Unix-epoch ns."""
     client = SocketClient(socket_path)
     try:
         data = await client.request("GET", f"/input?sdk_started_at={started_at}")
