@@ -146,7 +146,7 @@ class FakeEngine:
 
 
 @pytest.fixture
-async def engine() -> AsyncIterator[FakeEngine]:
+async def fake_engine() -> AsyncIterator[FakeEngine]:
     # Not tmp_path: a Unix socket path must stay under 107 bytes.
     with tempfile.TemporaryDirectory(prefix="baton-sdk-") as directory:
         fake = FakeEngine(os.path.join(directory, "a.sock"))

@@ -46,12 +46,12 @@ def test_bad_input_is_a_value_error(raw: Any) -> None:
         ("s", ["s"]),
         ({"a": 1}, [{"a": 1}]),
         ((1, 2), [[1, 2]]),
-        ([7], [7]),
-        ([1, 2], [1, 2]),
-        ([], []),
+        ([7], [[7]]),
+        ([1, 2], [[1, 2]]),
+        ([], [[]]),
     ],
 )
-def test_results_are_wrapped_unless_they_are_lists(result: Any, output: Any) -> None:
+def test_results_are_always_wrapped_in_one_element_array(result: Any, output: Any) -> None:
     encoded = encode_output(result)
     assert encoded == b64(output)
     assert json.loads(base64.b64decode(encoded)) == output

@@ -72,7 +72,8 @@ class AttemptServer:
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        self._server = await asyncio.start_unix_server(self._serve, path=self.path)
+        # A parent gathering hundreds of children opens that many connections at once.
+        self._server = await asyncio.start_unix_server(self._serve, path=self.path, backlog=1024)
 
     async def close(self) -> None:
         if self._server is not None:

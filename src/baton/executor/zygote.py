@@ -143,6 +143,9 @@ def serve(target: str | None, cwd: str | None) -> int:
     except BaseException as exc:
         channel.send({"type": "failed", "message": f"{exc}\n{traceback.format_exc()}"})
         return 1
+    from baton.sdk.warmup import warm_up
+
+    warm_up()  # run one no-op attempt here so every fork starts with hot code paths
     gc.collect()
     gc.freeze()  # keep the imported heap shared with every fork (no refcount-driven copies)
     wake_r, wake_w = os.pipe()

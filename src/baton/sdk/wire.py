@@ -53,16 +53,24 @@ def decode_input(raw: object) -> tuple[list[JSON], dict[str, JSON]]:
 
 
 def encode_output(result: object) -> str:
-    """Encode a task's return value: a list as is, anything else as a one-element array.
+    """Encode a task's return value, always as a one-element array ``[result]``.
+
+    Render's Python SDK sends a returned list as is, so a child returning ``["a"]`` reaches
+    its parent as ``"a"``. Baton always wraps (as Render's TypeScript SDK does), so a Baton
+    parent gets back exactly what the child returned.
 
     Raises:
         TypeError: the value is not JSON-serializable (message as ``json`` words it).
     """
-    return _b64_json(result if isinstance(result, list) else [result])
+    return _b64_json([result])
 
 
 def unwrap_output(output: str | None) -> Any:
-    """Decode a child's output for its parent: ``[x]`` gives ``x``, anything else is whole."""
+    """Decode a child's output for its parent: ``[x]`` gives ``x``, anything else is whole.
+
+    Outputs written by Baton's SDK are always ``[x]``; the other shapes come from children
+    written with Render's Python SDK, which sends lists unwrapped.
+    """
     if not output:
         return None
     value = json.loads(base64.b64decode(output))

@@ -1,0 +1,38 @@
+"""`make bench`: runs every benchmark and prints its numbers next to the targets."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fanout  # noqa: E402
+import latency  # noqa: E402
+import throughput  # noqa: E402
+
+TARGETS = {
+    "latency_p50_ms": ("<", 10.0),
+    "throughput_runs_per_s": (">", 300.0),
+    "fanout_500_s": ("<", 3.0),
+}
+
+
+def main() -> int:
+    results: dict[str, float] = {}
+    for module in (latency, throughput, fanout):
+        results.update(asyncio.run(module.main()))
+    print("\nvs targets (2-core machine, embedded SQLite):")
+    for key, value in results.items():
+        op, target = TARGETS.get(key, ("", 0.0))
+        verdict = ""
+        if op:
+            met = value < target if op == "<" else value > target
+            verdict = f"target {op} {target:g}: {'met' if met else 'MISSED'}"
+        print(f"  {key:24s} {value:10.2f}   {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Retries: backoff between attempts, NonRetryableError, and exhausting the policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from e2e_support import final_run
+
+from baton.core.models import AttemptStatus, RunStatus
+
+
+async def test_task_failing_twice_completes_on_its_third_attempt(
+    start_engine, tmp_path: Path
+) -> None:
+    engine = await start_engine("flaky_flows")
+    counter = tmp_path / "attempts"
+
+    run = engine.services.start_run("flaky_flows/flaky", [str(counter)])
+    done = await final_run(engine, run.id)
+
+    assert done.status == RunStatus.COMPLETED, done.error
+    assert done.results == ["succeeded on attempt 2"]
+    assert done.retries == 2
+    assert counter.read_text() == "3"
+    assert [a.status for a in done.attempts] == [
+        AttemptStatus.FAILED,
+        AttemptStatus.FAILED,
+        AttemptStatus.COMPLETED,
+    ]
+    for number, attempt in enumerate(done.attempts[:2]):
+        assert attempt.error_type == "RuntimeError"
+        assert attempt.error == f"flaky failure on attempt {number}"
+    assert done.error is None
+
+
+async def test_retry_waits_grow_between_attempts(start_engine, tmp_path: Path) -> None:
+    engine = await start_engine("flaky_flows")
+
+    run = engine.services.start_run("flaky_flows/flaky", [str(tmp_path / "attempts")])
+    done = await final_run(engine, run.id)
+
+    first, second, third = done.attempts
+    assert first.completed_at is not None and second.completed_at is not None
+    gap1 = (second.started_at - first.completed_at).total_seconds()
+    gap2 = (third.started_at - second.completed_at).total_seconds()
+    print(f"gaps between attempts: {gap1:.3f} s, {gap2:.3f} s")
+    # Retry(max_retries=3, wait_duration_ms=100): 100 ms, then 150 ms (x1.5). A retry is never
+    # claimed before its not-before time, so the lower bounds hold on any machine.
+    assert gap1 >= 0.1
+    assert gap2 >= 0.15
+    assert gap2 > gap1
+
+
+async def test_non_retryable_error_fails_after_one_attempt(start_engine, tmp_path: Path) -> None:
+    engine = await start_engine("flaky_flows")
+    counter = tmp_path / "attempts"
+
+    run = engine.services.start_run("flaky_flows/gives_up", [str(counter)])
+    done = await final_run(engine, run.id)
+
+    assert done.status == RunStatus.FAILED
+    assert len(done.attempts) == 1
+    assert done.retries == 0
+    assert counter.read_text() == "1"
+    assert done.error_type == "NonRetryableError"
+    assert done.error == "the input can never work; giving up"
+
+
+async def test_exhausted_retries_fail_with_the_last_error_and_its_traceback(
+    start_engine, tmp_path: Path
+) -> None:
+    engine = await start_engine("flaky_flows")
+    counter = tmp_path / "attempts"
+
+    run = engine.services.start_run("flaky_flows/always_broken", [str(counter)])
+    done = await final_run(engine, run.id)
+
+    assert done.status == RunStatus.FAILED
+    assert len(done.attempts) == 3  # Retry(max_retries=2): the first try and two retries
+    assert done.retries == 2
+    assert counter.read_text() == "3"
+    assert {a.status for a in done.attempts} == {AttemptStatus.FAILED}
+    assert done.error_type == "ValueError"
+    assert done.error == "still broken after 3 tries"
+    assert done.traceback is not None
+    assert "Traceback (most recent call last)" in done.traceback
+    assert "always_broken" in done.traceback
+    assert "ValueError: still broken after 3 tries" in done.traceback

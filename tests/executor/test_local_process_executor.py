@@ -1,0 +1,172 @@
+"""``LocalProcessExecutor`` with real processes: every way an attempt ends is a ``RunResult``."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from baton.executor.process import LocalProcessExecutor, RunRequest
+from baton.executor.protocol import AttemptServer, Request
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    # Not tmp_path: a Unix socket path must stay under 108 bytes.
+    with tempfile.TemporaryDirectory(prefix="baton-exe-") as directory:
+        yield Path(directory)
+
+
+@pytest.fixture
+async def executor() -> AsyncIterator[LocalProcessExecutor]:
+    executor = LocalProcessExecutor()
+    try:
+        yield executor
+    finally:
+        await executor.close()
+
+
+def command(workdir: Path, code: str, *, timeout_s: float = 60.0) -> RunRequest:
+    """A cold-started attempt running ``python -c code``."""
+    return RunRequest(
+        run_id="trn-command",
+        attempt=0,
+        version_id="ver-command",
+        kind="command",
+        target=f"python -c {code!r}",
+        code_dir=str(workdir),
+        socket_path=str(workdir / "a.sock"),
+        stdout_path=str(workdir / "a.out"),
+        stderr_path=str(workdir / "a.err"),
+        timeout_s=timeout_s,
+        argv=(sys.executable, "-c", code),
+    )
+
+
+def workflow(workdir: Path, target: str) -> RunRequest:
+    """An attempt of a Baton workflow in tests/fixtures, forked from its zygote."""
+    return RunRequest(
+        run_id="trn-workflow",
+        attempt=0,
+        version_id=f"ver-{target}",
+        kind="baton",
+        target=target,
+        code_dir=str(FIXTURES),
+        socket_path=str(workdir / "w.sock"),
+        stdout_path=str(workdir / "w.out"),
+        stderr_path=str(workdir / "w.err"),
+    )
+
+
+async def test_crashed_command_yields_exited_with_its_status(
+    executor: LocalProcessExecutor, workdir: Path
+) -> None:
+    spawned: list[int] = []
+
+    result = await executor.start(command(workdir, "import os; os._exit(3)"), spawned.append)
+
+    assert result.reason == "exited"
+    assert result.exit_code == 3
+    assert result.signal is None
+    assert result.pid is not None
+    assert spawned == [result.pid]
+
+
+async def test_command_killed_by_a_signal_yields_exited_with_the_signal(
+    executor: LocalProcessExecutor, workdir: Path
+) -> None:
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+
+    result = await executor.start(command(workdir, code), lambda pid: None)
+
+    assert result.reason == "exited"
+    assert result.signal == 9
+    assert result.exit_code == -9
+
+
+async def test_command_that_cannot_be_executed_yields_a_result(
+    executor: LocalProcessExecutor, workdir: Path
+) -> None:
+    req = command(workdir, "unused")
+    missing = RunRequest(**{**req.__dict__, "argv": (str(workdir / "no-such-program"),)})
+
+    result = await executor.start(missing, lambda pid: None)
+
+    assert result.reason == "exited"
+    assert result.exit_code not in (None, 0)
+    assert "no-such-program" in (workdir / "a.err").read_text()
+
+
+async def test_workflow_task_exiting_hard_yields_exited_with_its_status(
+    executor: LocalProcessExecutor, workdir: Path
+) -> None:
+    async def attempt_input(request: Request) -> dict[str, Any]:
+        return {
+            "task_name": "exits_hard",
+            "input": base64.b64encode(json.dumps([]).encode()).decode(),
+            "task_run_id": "trn-workflow",
+            "root_task_run_id": "trn-workflow",
+        }
+
+    req = workflow(workdir, "bad_flows.py")
+    server = AttemptServer(req.socket_path, {("GET", "/input"): attempt_input})
+    await server.start()
+    try:
+        result = await executor.start(req, lambda pid: None)
+    finally:
+        await server.close()
+
+    assert result.reason == "exited"
+    assert result.exit_code == 3
+
+
+async def test_workflow_that_fails_to_import_yields_spawn_failed(
+    executor: LocalProcessExecutor, workdir: Path
+) -> None:
+    result = await executor.start(workflow(workdir, "broken_flows.py"), lambda pid: None)
+
+    assert result.reason == "spawn_failed"
+    assert result.pid is None
+    assert "broken on purpose" in (result.error or "")
+
+
+async def test_attempt_past_its_timeout_is_killed_with_reason_timeout(
+    executor: LocalProcessExecutor, workdir: Path
+) -> None:
+    req = command(workdir, "import time; time.sleep(60)", timeout_s=0.5)
+
+    result = await executor.start(req, lambda pid: None)
+
+    assert result.reason == "timeout"
+    assert result.signal == 9
+    assert result.pid is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(result.pid, 0)
+
+
+async def test_killed_attempt_yields_reason_canceled(
+    executor: LocalProcessExecutor, workdir: Path
+) -> None:
+    spawned: asyncio.Queue[int] = asyncio.Queue()
+    req = command(workdir, "import time; time.sleep(60)")
+    attempt = asyncio.create_task(executor.start(req, spawned.put_nowait))
+    pid = await asyncio.wait_for(spawned.get(), 30)
+
+    assert executor.pid_of(req.run_id) == pid
+    assert executor.kill(req.run_id)
+    result = await asyncio.wait_for(attempt, 30)
+
+    assert result.reason == "canceled"
+    assert result.pid == pid
+    assert executor.pid_of(req.run_id) is None
+    assert not executor.kill(req.run_id)
