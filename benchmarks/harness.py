@@ -32,8 +32,19 @@ def server(concurrency: int = 20, workflow: str = "workflows.py") -> Iterator[tu
         port = free_port()
         db = f"{tmp}/bench.db"
         proc = subprocess.Popen(
-            [BATON, "dev", str(HERE / workflow), "--name", "bench", "--port", str(port),
-             "--db", f"sqlite:///{db}", "--concurrency", str(concurrency)],
+            [
+                BATON,
+                "dev",
+                str(HERE / workflow),
+                "--name",
+                "bench",
+                "--port",
+                str(port),
+                "--db",
+                f"sqlite:///{db}",
+                "--concurrency",
+                str(concurrency),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(tmp, "server.log"), "w"),  # noqa: SIM115
         )

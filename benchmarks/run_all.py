@@ -8,9 +8,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import fanout  # noqa: E402
-import latency  # noqa: E402
-import throughput  # noqa: E402
+import fanout
+import latency
+import throughput
 
 TARGETS = {
     "latency_p50_ms": ("<", 10.0),

@@ -86,9 +86,7 @@ async def main() -> int:
         console.print(f"\nRunning the examples through the REST API at {url}/v1 …\n")
         ok = await _run_examples(url)
         console.print(f"\nDashboard: [bold]{url}/[/]   API docs: {url}/docs   database: {db}")
-        console.print(
-            "Try it:  .venv/bin/baton run squares/sum_squares '[5, 12]' --url " + url
-        )
+        console.print("Try it:  .venv/bin/baton run squares/sum_squares '[5, 12]' --url " + url)
         if sys.stdin.isatty():
             console.print("Serving until Ctrl-C …")
             with contextlib.suppress(asyncio.CancelledError):

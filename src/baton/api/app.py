@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -77,11 +76,49 @@ class _TooLarge(Exception):
     pass
 
 
+class _TokenCheck:
+    """Demands a known bearer token on every ``/v1`` request (tokens are stored hashed)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.known_good: set[str] = set()
+
+    async def __call__(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.url.path.startswith("/v1"):
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            digest = hash_token(token.strip()) if scheme.lower() == "bearer" else ""
+            if not digest or (
+                digest not in self.known_good and not self.services.store.has_token(digest)
+            ):
+                return _error(401, "missing or invalid API token", "unauthorized")
+            self.known_good.add(digest)
+        return await call_next(request)
+
+
+async def _baton_error(request: Request, exc: errors.BatonError) -> Response:
+    for cls, status in ERROR_STATUS:
+        if isinstance(exc, cls):
+            return _error(status, exc.message)
+    return _error(500, exc.message)
+
+
+async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
+    problems = []
+    for e in exc.errors():
+        if e.get("type") == "json_invalid":
+            detail = e.get("ctx", {}).get("error", "")
+            return _error(400, f"request body is not valid JSON: {detail}", "invalid_request")
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+        problems.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
+    return _error(400, "invalid request: " + "; ".join(problems), "invalid_request")
+
+
 def create_app(
     services: Services,
     *,
     require_token: bool = True,
-    lifespan: Callable[[FastAPI], Any] | None = None,
 ) -> ASGIApp:
     """The ASGI app serving ``/v1`` over ``services``.
 
@@ -89,59 +126,20 @@ def create_app(
         services: the engine's operations.
         require_token: demand ``Authorization: Bearer <token>`` (tokens from
             ``baton token create``); ``baton dev`` turns it off.
-        lifespan: an optional lifespan context (starts an embedded worker).
     """
-
-    @asynccontextmanager
-    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if lifespan is None:
-            yield
-        else:
-            async with lifespan(app):
-                yield
 
     app = FastAPI(
         title="Baton",
         version="1",
         summary="Self-hosted task workflows; Render Workflows compatible REST API",
-        lifespan=_lifespan,
     )
     app.state.services = services
     app.include_router(task_runs.router, prefix="/v1")
     app.include_router(tasks.router, prefix="/v1")
-    known_good: set[str] = set()
-
-    @app.middleware("http")
-    async def authenticate(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if require_token and request.url.path.startswith("/v1"):
-            scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            digest = hash_token(token.strip()) if scheme.lower() == "bearer" else ""
-            if not digest or (digest not in known_good and not services.store.has_token(digest)):
-                return _error(401, "missing or invalid API token", "unauthorized")
-            known_good.add(digest)
-        return await call_next(request)
-
-    @app.exception_handler(errors.BatonError)
-    async def baton_error(request: Request, exc: errors.BatonError) -> Response:
-        for cls, status in ERROR_STATUS:
-            if isinstance(exc, cls):
-                return _error(status, exc.message)
-        return _error(500, exc.message)
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
-        problems = []
-        for e in exc.errors():
-            if e.get("type") == "json_invalid":
-                return _error(
-                    400, f"request body is not valid JSON: {e.get('ctx', {}).get('error', '')}",
-                    "invalid_request",
-                )
-            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-            problems.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
-        return _error(400, "invalid request: " + "; ".join(problems), "invalid_request")
+    if require_token:
+        app.middleware("http")(_TokenCheck(services))
+    app.add_exception_handler(errors.BatonError, _baton_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

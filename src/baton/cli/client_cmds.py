@@ -302,8 +302,8 @@ def tasks_cmd(url: str, token: str | None, as_json: bool) -> None:
         retry = opts.get("retry")
         table.add_row(
             t.slug,
-            f"{retry['max_retries']}x {retry['wait_duration_ms']}ms ×{retry['factor']}"
-            if retry
+            f"{retry.get('max_retries')}x {retry.get('wait_duration_ms')}ms ×{retry.get('factor')}"
+            if isinstance(retry, dict)
             else "default",
             f"{opts.get('timeout_seconds', 7200)}s",
             str(opts.get("plan", "standard")),

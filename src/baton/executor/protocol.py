@@ -108,7 +108,7 @@ class AttemptServer:
         while True:
             event = conn.next_event()
             if event is not h11.NEED_DATA:
-                return event  # type: ignore[no-any-return]
+                return event
             data = await asyncio.wait_for(reader.read(65536), IDLE_TIMEOUT_S)
             conn.receive_data(data)
             if not data and conn.their_state is h11.IDLE:

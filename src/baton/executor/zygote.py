@@ -16,6 +16,7 @@ Replies: ``{"type": "ready"}``, ``{"type": "started", "key", "pid", "forked_at"}
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -148,12 +149,17 @@ def serve(target: str | None, cwd: str | None) -> int:
     warm_up()  # run one no-op attempt here so every fork starts with hot code paths
     gc.collect()
     gc.freeze()  # keep the imported heap shared with every fork (no refcount-driven copies)
+    channel.send({"type": "ready", "pid": os.getpid()})
+    return _loop(channel, app)
+
+
+def _loop(channel: _Channel, app: Any) -> int:
+    """Fork on each request line; reap on SIGCHLD; exit when the engine closes stdin."""
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     keys: dict[int, str] = {}
-    channel.send({"type": "ready", "pid": os.getpid()})
     pending = b""
     while True:
         ready, _, _ = select.select([0, wake_r], [], [])
@@ -164,10 +170,8 @@ def serve(target: str | None, cwd: str | None) -> int:
             chunk = os.read(0, 65536)
             if not chunk:  # the engine went away: take the attempts down with us
                 for pid in list(keys):
-                    try:
+                    with contextlib.suppress(OSError):
                         os.killpg(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
                 return 0
             pending += chunk
             *lines, pending = pending.split(b"\n")

@@ -290,40 +290,36 @@ class SQLiteStore:
                     (parent_id, call.idempotency_key, call.created_key),
                 ).fetchone()
                 if row is not None:
-                    found = row["child_id"]
-                    new = None  # type: ignore[assignment]
-            if new is not None:
-                parent = db.execute("SELECT status FROM runs WHERE id = ?", (parent_id,)).fetchone()
-                if parent is None:
-                    raise RunNotFound(f"task run {parent_id} not found")
-                if parent["status"] != "running":
-                    raise InvalidTransition(
-                        f"task run {parent_id} is {parent['status']}; it cannot start children"
-                    )
-                (index,) = (
-                    db.execute(
-                        "SELECT count(*) FROM calls WHERE parent_id = ? AND parent_attempt = ?",
-                        (parent_id, parent_attempt),
-                    )
-                    .fetchone()
-                    .values()
+                    return self.get_run(row["child_id"]), False
+            parent = db.execute("SELECT status FROM runs WHERE id = ?", (parent_id,)).fetchone()
+            if parent is None:
+                raise RunNotFound(f"task run {parent_id} not found")
+            if parent["status"] != "running":
+                raise InvalidTransition(
+                    f"task run {parent_id} is {parent['status']}; it cannot start children"
                 )
-                self._insert_run(db, new, now)
+            (index,) = (
                 db.execute(
-                    "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        parent_id,
-                        parent_attempt,
-                        index,
-                        call.task_name,
-                        input_hash(call.input),
-                        call.idempotency_key,
-                        call.created_key,
-                        new.id,
-                    ),
+                    "SELECT count(*) FROM calls WHERE parent_id = ? AND parent_attempt = ?",
+                    (parent_id, parent_attempt),
                 )
-        if new is None:
-            return self.get_run(found), False
+                .fetchone()
+                .values()
+            )
+            self._insert_run(db, new, now)
+            db.execute(
+                "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    parent_id,
+                    parent_attempt,
+                    index,
+                    call.task_name,
+                    input_hash(call.input),
+                    call.idempotency_key,
+                    call.created_key,
+                    new.id,
+                ),
+            )
         return self.get_run(new.id), True
 
     def get_run(self, run_id: str, *, attempts: bool = True) -> Run:
@@ -359,7 +355,8 @@ class SQLiteStore:
     def list_runs(
         self, flt: RunFilter, *, limit: int, cursor: int | None = None
     ) -> list[tuple[Run, int]]:
-        where, args = [], []  # type: ignore[var-annotated]
+        where: list[str] = []
+        args: list[object] = []
         if cursor is not None:
             where.append("seq < ?")
             args.append(cursor)
