@@ -54,9 +54,7 @@ async def test_bearer_scheme_is_case_insensitive(
 ) -> None:
     engine.store.add_token("t", hash_token("bat_secret"))
 
-    response = await locked_client.get(
-        "/v1/tasks", headers={"Authorization": "bearer bat_secret"}
-    )
+    response = await locked_client.get("/v1/tasks", headers={"Authorization": "bearer bat_secret"})
 
     assert response.status_code == 200
 

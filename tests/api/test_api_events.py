@@ -89,3 +89,25 @@ async def test_unknown_run_id_is_404_json(client: httpx.AsyncClient) -> None:
 async def test_missing_task_run_ids_is_400(client: httpx.AsyncClient) -> None:
     assert_json_error(await get_events(client, {}), 400)
     assert_json_error(await get_events(client, {"taskRunIds": ","}), 400)
+
+
+async def test_failed_attempt_that_will_be_retried_sends_no_event(
+    client: httpx.AsyncClient,
+) -> None:
+    run = await start(client, "squares/calculate_square", ["x"])
+    stream = asyncio.create_task(get_events(client, {"taskRunIds": run["id"]}))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_S
+    while True:
+        current = (await client.get(f"/v1/task-runs/{run['id']}")).json()
+        if any(a["status"] == "failed" for a in current["attempts"]):
+            break
+        assert loop.time() < deadline, "the first attempt never failed"
+        await asyncio.sleep(0.05)
+    assert current["status"] in ("pending", "running")
+
+    assert (await client.delete(f"/v1/task-runs/{run['id']}")).status_code == 204
+    response = await stream
+
+    [(_, data)] = sse_events(response.text)
+    assert parse_data(data)["status"] == "canceled"

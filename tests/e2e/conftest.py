@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from e2e_support import StartEngine
 
 from baton.server import Engine, Target
 from baton.services import EngineConfig
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-StartEngine = Callable[..., Awaitable[Engine]]
 
 
 @pytest.fixture

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from baton.core.models import Run
 from baton.server import Engine
 
 T = TypeVar("T")
+
+#: ``await start_engine("chain_flows", concurrency=4)`` (the conftest fixture).
+StartEngine = Callable[..., Awaitable[Engine]]
 
 
 async def poll(

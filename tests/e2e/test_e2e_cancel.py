@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from e2e_support import poll, process_gone
+from e2e_support import StartEngine, poll, process_gone
 
 from baton.core.models import RunStatus
 from baton.store import RunFilter
@@ -14,7 +14,7 @@ CHILDREN = 20
 
 
 async def test_cancel_root_kills_all_20_sleeping_children_promptly(
-    start_engine, tmp_path: Path
+    start_engine: StartEngine, tmp_path: Path
 ) -> None:
     engine = await start_engine("fanout_flows")
     pid_dir = tmp_path / "pids"
@@ -58,7 +58,9 @@ async def test_cancel_root_kills_all_20_sleeping_children_promptly(
     }
 
 
-async def test_canceled_runs_record_canceled_attempts(start_engine, tmp_path: Path) -> None:
+async def test_canceled_runs_record_canceled_attempts(
+    start_engine: StartEngine, tmp_path: Path
+) -> None:
     engine = await start_engine("fanout_flows")
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
@@ -73,3 +75,31 @@ async def test_canceled_runs_record_canceled_attempts(start_engine, tmp_path: Pa
         assert run.status == RunStatus.CANCELED
         assert run.error_type == "Canceled"
         assert [a.status for a in run.attempts] == ["canceled"]
+
+
+async def test_cancel_right_after_claim_stops_the_attempt_process(
+    start_engine: StartEngine, tmp_path: Path
+) -> None:
+    engine = await start_engine("fanout_flows")
+    loop = asyncio.get_running_loop()
+    run = engine.services.start_run("fanout_flows/naps", [str(tmp_path), 0])
+
+    # Cancel in the gap between the claim and the attempt process starting.
+    deadline = loop.time() + 30
+    while engine.store.get_run(run.id, attempts=False).status != RunStatus.RUNNING:
+        assert loop.time() < deadline, "the run was never claimed"
+        await asyncio.sleep(0)
+    engine.services.cancel_run(run.id)
+
+    deadline = loop.time() + 5
+    while True:
+        (attempt,) = engine.services.get_run(run.id).attempts
+        if attempt.pid is not None and process_gone(attempt.pid):
+            break  # the engine started the process and killed it
+        if loop.time() >= deadline:
+            # Acceptable only if the engine never started a process for the canceled run.
+            assert attempt.pid is None, f"process {attempt.pid} of a canceled run is alive"
+            assert not (tmp_path / "0.pid").exists(), "a canceled run's task code ran"
+            break
+        await asyncio.sleep(0.02)
+    assert engine.services.get_run(run.id).status == RunStatus.CANCELED

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from e2e_support import final_run
+from e2e_support import StartEngine, final_run
 
 from baton.core.models import RunStatus
 from baton.store import RunFilter
 
 
-async def test_sum_squares_returns_25_through_two_child_runs(start_engine) -> None:
+async def test_sum_squares_returns_25_through_two_child_runs(start_engine: StartEngine) -> None:
     engine = await start_engine("chain_flows")
 
     root = engine.services.start_run("chain_flows/sum_squares", [3, 4])
@@ -22,7 +22,7 @@ async def test_sum_squares_returns_25_through_two_child_runs(start_engine) -> No
     assert all(c.status == RunStatus.COMPLETED for c in children)
 
 
-async def test_chained_runs_record_parent_and_root_ids(start_engine) -> None:
+async def test_chained_runs_record_parent_and_root_ids(start_engine: StartEngine) -> None:
     engine = await start_engine("chain_flows")
 
     root = engine.services.start_run("chain_flows/sum_squares", [3, 4])
@@ -39,7 +39,7 @@ async def test_chained_runs_record_parent_and_root_ids(start_engine) -> None:
     assert {c.parent_attempt for c in children} == {0}
 
 
-async def test_each_chained_run_has_its_own_process(start_engine) -> None:
+async def test_each_chained_run_has_its_own_process(start_engine: StartEngine) -> None:
     engine = await start_engine("chain_flows")
 
     root = engine.services.start_run("chain_flows/sum_squares", [3, 4])
@@ -52,7 +52,7 @@ async def test_each_chained_run_has_its_own_process(start_engine) -> None:
     assert len(set(pids)) == 3, f"runs shared a process: {pids}"
 
 
-async def test_three_level_chain_completes_with_concurrency_one(start_engine) -> None:
+async def test_three_level_chain_completes_with_concurrency_one(start_engine: StartEngine) -> None:
     engine = await start_engine("chain_flows", concurrency=1)
 
     root = engine.services.start_run("chain_flows/root", [4])
@@ -67,7 +67,7 @@ async def test_three_level_chain_completes_with_concurrency_one(start_engine) ->
 
 
 async def test_parent_gathering_200_children_completes_with_concurrency_four(
-    start_engine,
+    start_engine: StartEngine,
 ) -> None:
     engine = await start_engine("chain_flows", concurrency=4)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e_support import final_run, process_gone
+from e2e_support import StartEngine, final_run, process_gone
 
 from baton.core.models import RunStatus
 
@@ -13,7 +13,7 @@ from baton.core.models import RunStatus
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 async def test_task_past_its_timeout_fails_and_its_process_is_killed(
-    start_engine, tmp_path: Path
+    start_engine: StartEngine, tmp_path: Path
 ) -> None:
     engine = await start_engine("limits_flows")
     pid_file = tmp_path / "sleeper.pid"
@@ -34,7 +34,7 @@ async def test_task_past_its_timeout_fails_and_its_process_is_killed(
     assert process_gone(pid)
 
 
-async def test_task_allocating_past_its_plan_fails_out_of_memory(start_engine) -> None:
+async def test_task_allocating_past_its_plan_fails_out_of_memory(start_engine: StartEngine) -> None:
     engine = await start_engine("limits_flows")
 
     run = engine.services.start_run("limits_flows/allocates_a_gigabyte", [])
@@ -45,7 +45,9 @@ async def test_task_allocating_past_its_plan_fails_out_of_memory(start_engine) -
     assert len(done.attempts) == 1
 
 
-async def test_task_resident_past_its_plan_is_killed_out_of_memory(start_engine) -> None:
+async def test_task_resident_past_its_plan_is_killed_out_of_memory(
+    start_engine: StartEngine,
+) -> None:
     engine = await start_engine("limits_flows")
 
     run = engine.services.start_run("limits_flows/fills_a_gigabyte_of_shared_memory", [])

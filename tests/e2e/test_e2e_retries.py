@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from e2e_support import final_run
+from e2e_support import StartEngine, final_run
 
 from baton.core.models import AttemptStatus, RunStatus
 
 
 async def test_task_failing_twice_completes_on_its_third_attempt(
-    start_engine, tmp_path: Path
+    start_engine: StartEngine, tmp_path: Path
 ) -> None:
     engine = await start_engine("flaky_flows")
     counter = tmp_path / "attempts"
@@ -33,7 +33,7 @@ async def test_task_failing_twice_completes_on_its_third_attempt(
     assert done.error is None
 
 
-async def test_retry_waits_grow_between_attempts(start_engine, tmp_path: Path) -> None:
+async def test_retry_waits_grow_between_attempts(start_engine: StartEngine, tmp_path: Path) -> None:
     engine = await start_engine("flaky_flows")
 
     run = engine.services.start_run("flaky_flows/flaky", [str(tmp_path / "attempts")])
@@ -51,7 +51,9 @@ async def test_retry_waits_grow_between_attempts(start_engine, tmp_path: Path) -
     assert gap2 > gap1
 
 
-async def test_non_retryable_error_fails_after_one_attempt(start_engine, tmp_path: Path) -> None:
+async def test_non_retryable_error_fails_after_one_attempt(
+    start_engine: StartEngine, tmp_path: Path
+) -> None:
     engine = await start_engine("flaky_flows")
     counter = tmp_path / "attempts"
 
@@ -67,7 +69,7 @@ async def test_non_retryable_error_fails_after_one_attempt(start_engine, tmp_pat
 
 
 async def test_exhausted_retries_fail_with_the_last_error_and_its_traceback(
-    start_engine, tmp_path: Path
+    start_engine: StartEngine, tmp_path: Path
 ) -> None:
     engine = await start_engine("flaky_flows")
     counter = tmp_path / "attempts"

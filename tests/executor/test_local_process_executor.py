@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,15 @@ from baton.executor.process import LocalProcessExecutor, RunRequest
 from baton.executor.protocol import AttemptServer, Request
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+async def poll(check: Callable[[], object], *, what: str, timeout_s: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not check():
+        if loop.time() >= deadline:
+            raise AssertionError(f"gave up after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -157,16 +166,37 @@ async def test_attempt_past_its_timeout_is_killed_with_reason_timeout(
 async def test_killed_attempt_yields_reason_canceled(
     executor: LocalProcessExecutor, workdir: Path
 ) -> None:
+    ready = workdir / "ready"
+    code = f"import pathlib, time; pathlib.Path({str(ready)!r}).touch(); time.sleep(60)"
+    req = command(workdir, code)
+    attempt = asyncio.create_task(executor.start(req, lambda pid: None))
+    await poll(ready.exists, what="the attempt process to start its code")
+    pid = executor.pid_of(req.run_id)
+    assert pid is not None
+
+    assert executor.kill(req.run_id)
+    result = await asyncio.wait_for(attempt, 10)
+
+    assert result.reason == "canceled"
+    assert result.pid == pid
+    assert result.signal == 9
+    assert executor.pid_of(req.run_id) is None
+    assert not executor.kill(req.run_id)
+
+
+async def test_kill_issued_as_soon_as_the_attempt_spawns_stops_it(
+    executor: LocalProcessExecutor, workdir: Path
+) -> None:
+    # on_spawn fires when the zygote reports the fork, which can be before the child has
+    # moved into its own process group; a kill at that moment must not be lost.
     spawned: asyncio.Queue[int] = asyncio.Queue()
     req = command(workdir, "import time; time.sleep(60)")
     attempt = asyncio.create_task(executor.start(req, spawned.put_nowait))
     pid = await asyncio.wait_for(spawned.get(), 30)
 
-    assert executor.pid_of(req.run_id) == pid
     assert executor.kill(req.run_id)
-    result = await asyncio.wait_for(attempt, 30)
+    result = await asyncio.wait_for(attempt, 10)
 
     assert result.reason == "canceled"
     assert result.pid == pid
-    assert executor.pid_of(req.run_id) is None
-    assert not executor.kill(req.run_id)
+    assert result.signal == 9

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from store_kit import Kit
+from store_kit import Kit, register
 
 from baton.core.models import RunStatus
 from baton.core.retry import Retry
@@ -86,3 +86,14 @@ def test_get_runs_skips_unknown_ids_and_keeps_requested_order(kit: Kit) -> None:
 
     assert [r.id for r in runs] == [b.id, a.id]
     assert kit.store.get_runs([]) == []
+
+
+def test_idempotency_keys_are_scoped_to_a_workflow(kit: Kit) -> None:
+    other = register(kit.store, "other", ["square"])
+    first, _ = kit.store.enqueue(kit.new(key="same"))
+
+    again, created = kit.store.enqueue(Kit(kit.store, other).new(key="same"))
+
+    assert created
+    assert again.id != first.id
+    assert again.workflow == "other"

@@ -100,3 +100,15 @@ def test_list_tasks_lists_only_current_versions(store: Store) -> None:
 
     assert sorted(t.slug for t in store.list_tasks()) == ["other/c", "wf/a", "wf/b"]
     assert [t.slug for t in store.list_tasks("wf")] == ["wf/a", "wf/b"]
+
+
+def test_get_task_pinned_to_version_of_another_workflow_raises_task_not_found(
+    store: Store,
+) -> None:
+    version = store.add_version("wf", "app.py", "baton", "/code")
+    store.register_tasks(version.id, _defs("a"))
+    other = store.add_version("other", "app.py", "baton", "/code")
+    store.register_tasks(other.id, _defs("a"))
+
+    with pytest.raises(TaskNotFound):
+        store.get_task("other", "a", version.id)

@@ -28,7 +28,7 @@ def test_default_backoff_scaling_is_renders_one_and_a_half() -> None:
 
 
 def test_default_retry_is_three_retries_one_second_doubling() -> None:
-    assert DEFAULT_RETRY == Retry(max_retries=3, wait_duration_ms=1000, backoff_scaling=2.0)
+    assert Retry(max_retries=3, wait_duration_ms=1000, backoff_scaling=2.0) == DEFAULT_RETRY
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baton import errors
@@ -63,17 +64,11 @@ class _BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise _TooLarge
+                # FastAPI passes HTTPException through its body parsing untouched.
+                raise StarletteHTTPException(413, "request body is larger than 4 MiB")
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await too_big(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, limited, send)
 
 
 class _TokenCheck:
@@ -102,6 +97,11 @@ async def _baton_error(request: Request, exc: errors.BatonError) -> Response:
         if isinstance(exc, cls):
             return _error(status, exc.message)
     return _error(500, exc.message)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    code = "payload_too_large" if exc.status_code == 413 else None
+    return _error(exc.status_code, str(exc.detail), code)
 
 
 async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
@@ -140,6 +140,7 @@ def create_app(
         app.middleware("http")(_TokenCheck(services))
     app.add_exception_handler(errors.BatonError, _baton_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +31,20 @@ class Retry:
             raise ValueError(f"max_retries must be an int, got {self.max_retries!r}")
         if not 0 <= self.max_retries <= 100:
             raise ValueError(f"max_retries must be between 0 and 100, got {self.max_retries}")
-        if not isinstance(self.wait_duration_ms, int) or self.wait_duration_ms < 0:
+        if (
+            isinstance(self.wait_duration_ms, bool)
+            or not isinstance(self.wait_duration_ms, int)
+            or self.wait_duration_ms < 0
+        ):
             raise ValueError(
                 f"wait_duration_ms must be a non-negative int, got {self.wait_duration_ms!r}"
             )
-        if not isinstance(self.backoff_scaling, int | float) or self.backoff_scaling < 1:
+        if (
+            isinstance(self.backoff_scaling, bool)
+            or not isinstance(self.backoff_scaling, int | float)
+            or not math.isfinite(self.backoff_scaling)
+            or self.backoff_scaling < 1
+        ):
             raise ValueError(f"backoff_scaling must be >= 1, got {self.backoff_scaling!r}")
 
     def delay_s(self, retry: int) -> float:

@@ -206,7 +206,8 @@ class SQLiteStore:
                 ).fetchone()
             else:
                 row = db.execute(
-                    "SELECT * FROM tasks WHERE version_id = ? AND name = ?", (version_id, name)
+                    "SELECT * FROM tasks WHERE version_id = ? AND name = ? AND workflow = ?",
+                    (version_id, name, workflow),
                 ).fetchone()
         if row is None:
             raise TaskNotFound(f"task not found: {workflow}/{name}")
