@@ -125,6 +125,10 @@ def _fork(req: dict[str, Any], channel: _Channel, app: Any, keys: dict[int, str]
     pid = os.fork()
     if pid == 0:
         _child(req, channel, app)
+    # The child calls setpgid too; doing it here as well closes the window in which a kill
+    # of the (not yet existing) group would be lost.
+    with contextlib.suppress(OSError):
+        os.setpgid(pid, pid)
     keys[pid] = req["key"]
     channel.send({"type": "started", "key": req["key"], "pid": pid, "forked_at": forked_at})
 

@@ -107,7 +107,8 @@ class LocalWorker:
                 continue
             for run_id, state in list(self._active.items()):
                 if (run_id, state.claim.attempt) not in owned and state.outcome is None:
-                    self.executor.kill(run_id, "canceled")  # lease lost: another worker retries
+                    state.canceled = True  # lease lost: another worker retries this run
+                    self.executor.kill(run_id, "canceled")
 
     async def _reap_leases(self) -> None:
         while True:
@@ -118,8 +119,15 @@ class LocalWorker:
                 log.exception("lease reaper failed")
 
     def _on_cancel(self, run: Run) -> None:
-        if run.id in self._active:
+        state = self._active.get(run.id)
+        if state is not None:
+            state.canceled = True  # if the process is not up yet, _spawned kills it
             self.executor.kill(run.id, "canceled")
+
+    def _spawned(self, state: AttemptState, pid: int) -> None:
+        self.services.store.attempt_started(state.run.id, state.claim.attempt, pid)
+        if state.canceled:
+            self.executor.kill(state.run.id, "canceled")
 
     async def stop(self) -> None:
         self._stopping = True
@@ -149,18 +157,19 @@ class LocalWorker:
         claim = state.claim
         req = self._request(claim)
         tail = LogTail({"stdout": req.stdout_path, "stderr": req.stderr_path})
+        state.tail = tail
         server = AttemptServer(req.socket_path, state.routes())
         flusher: asyncio.Task[None] | None = None
         try:
             await server.start()
-            flusher = asyncio.create_task(self._flush_logs(claim, tail))
+            flusher = asyncio.create_task(self._flush_logs(state))
             result = await self.executor.start(
                 req,
-                lambda pid: self.services.store.attempt_started(claim.run.id, claim.attempt, pid),
+                lambda pid: self._spawned(state, pid),
             )
             await server.close()
             flusher.cancel()
-            self.services.store.append_logs(claim.run.id, claim.attempt, tail.read(final=True))
+            state.flush_logs(final=True)
             if state.outcome is None:
                 self.services.finish_attempt(
                     claim.run.id, claim.attempt, self.worker_id, exit_outcome(result, claim.run)
@@ -183,12 +192,10 @@ class LocalWorker:
             self._active.pop(claim.run.id, None)
             self._wake.set()
 
-    async def _flush_logs(self, claim: Claim, tail: LogTail) -> None:
+    async def _flush_logs(self, state: AttemptState) -> None:
         while True:
             await asyncio.sleep(LOG_FLUSH_S)
-            lines = tail.read()
-            if lines:
-                self.services.store.append_logs(claim.run.id, claim.attempt, lines)
+            state.flush_logs()
 
     # registration -----------------------------------------------------------------------------
 

@@ -40,6 +40,14 @@ class AttemptState:
     outcome: Outcome | None = None
     outstanding: set[str] = field(default_factory=set)
     waiting: bool = False
+    canceled: bool = False  # a cancel arrived, possibly before the process existed
+    tail: LogTail | None = None
+
+    def flush_logs(self, final: bool = False) -> None:
+        if self.tail is not None:
+            lines = self.tail.read(final=final)
+            if lines:
+                self.services.store.append_logs(self.run.id, self.claim.attempt, lines)
 
     @property
     def run(self) -> Run:
@@ -73,6 +81,7 @@ class AttemptState:
         if self.outcome is not None:
             return {}  # the first callback decides; a transport retry is a no-op
         self.outcome = callback_outcome(req.body)
+        self.flush_logs()  # what the task printed is stored before its run shows as ended
         self.services.finish_attempt(self.run.id, self.claim.attempt, self.worker_id, self.outcome)
         return {}
 
