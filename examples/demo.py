@@ -1,8 +1,8 @@
 """`make demo`: start Baton on embedded SQLite, run every example through the REST API.
 
-Runs the API, scheduler, worker and dashboard in this process (what `baton dev` does),
+Runs the API, scheduler and worker in this process (what `baton dev` does),
 registers the example workflows, triggers each example with the async Python client, prints
-the results, and then keeps serving the dashboard until Ctrl-C when run from a terminal.
+the results, and then keeps serving until Ctrl-C when run from a terminal.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ RUNS = [
     ("coin/flip_coin", []),
     ("agent/research_agent", {"question": "How do queues, retries and chains work?"}),
 ]
-console = Console(highlight=False)
+console = Console(highlight=False, width=100)
 
 
 def _free_port(preferred: int = 8000) -> int:
@@ -85,7 +85,7 @@ async def main() -> int:
             await asyncio.sleep(0.05)
         console.print(f"\nRunning the examples through the REST API at {url}/v1 …\n")
         ok = await _run_examples(url)
-        console.print(f"\nDashboard: [bold]{url}/[/]   API docs: {url}/docs   database: {db}")
+        console.print(f"\nServer: [bold]{url}[/]   browse the API: {url}/docs   database: {db}")
         console.print("Try it:  .venv/bin/baton run squares/sum_squares '[5, 12]' --url " + url)
         if sys.stdin.isatty():
             console.print("Serving until Ctrl-C …")

@@ -66,8 +66,7 @@ async def _run_server(
                 + ", ".join(f"{name}/{t.name}" for t in tasks)
             )
         url = f"http://{host}:{port}"
-        console.print(f"[bold]Baton[/] API       {url}/v1   (OpenAPI: {url}/docs)")
-        console.print(f"[bold]Baton[/] dashboard {url}/")
+        console.print(f"[bold]Baton[/] API {url}/v1   browse it at {url}/docs")
         if open_:
             console.print("[yellow]auth off[/]: anyone who can reach this port can run tasks")
         await serve_http(engine, host, port, require_token=not open_)
@@ -103,27 +102,22 @@ def dev(
     db_url: str,
     concurrency: int,
 ) -> None:
-    """Run everything on this machine: API, dashboard, scheduler and a worker.
+    """Run everything on this machine: API, scheduler and a worker.
 
     Registers FILE_OR_MODULE[:APP] (a file or module defining a Workflows app) as workflow
     NAME. On 127.0.0.1 the API is open; on any other address it requires a token.
     """
     if not app_spec and not command:
         raise click.UsageError("give the workflow code: baton dev examples/squares.py")
-    _check_port(host, port)
-    targets = _targets(app_spec, command, name)
-    try:
-        engine = Engine(db_url, config=EngineConfig(concurrency=concurrency))
-        if not _is_loopback(host) and engine.store.count_tokens() == 0:
-            raise click.ClickException(
-                f"{host} is reachable from other machines, so the API needs a token: "
-                f"run `baton token create --db {db_url}` first"
-            )
-        asyncio.run(_run_server(engine, targets, host, port, _is_loopback(host)))
-    except BatonError as exc:
-        raise click.ClickException(exc.message) from exc
-    except KeyboardInterrupt:
-        pass
+    _start(
+        _targets(app_spec, command, name),
+        host,
+        port,
+        db_url,
+        concurrency,
+        open_=_is_loopback(host),
+        no_token=f"{host} is reachable from other machines, so the API needs a token",
+    )
 
 
 @click.command()
@@ -144,15 +138,39 @@ def serve(
     concurrency: int,
 ) -> None:
     """Run the API server with an embedded worker; every API call needs a token."""
+    _start(
+        _targets(app_spec, command, name),
+        host,
+        port,
+        db_url,
+        concurrency,
+        open_=False,
+        no_token="no API token exists yet",
+    )
+
+
+def _start(
+    targets: list[tuple[Target, str | None]],
+    host: str,
+    port: int,
+    db_url: str,
+    concurrency: int,
+    *,
+    open_: bool,
+    no_token: str,
+) -> None:
+    """Open the store, refuse to run closed without a token, then serve until Ctrl-C."""
     _check_port(host, port)
+    engine: Engine | None = None
     try:
         engine = Engine(db_url, config=EngineConfig(concurrency=concurrency))
-        if engine.store.count_tokens() == 0:
+        if not open_ and engine.store.count_tokens() == 0:
+            engine.store.close()
             raise click.ClickException(
-                f"no API token exists yet: run `baton token create --db {db_url}` and pass "
-                "it to clients as BATON_API_KEY"
+                f"{no_token}: run `baton token create --db {db_url}` and pass it to clients "
+                "as BATON_API_KEY"
             )
-        asyncio.run(_run_server(engine, _targets(app_spec, command, name), host, port, False))
+        asyncio.run(_run_server(engine, targets, host, port, open_))
     except BatonError as exc:
         raise click.ClickException(exc.message) from exc
     except KeyboardInterrupt:
