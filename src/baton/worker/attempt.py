@@ -111,9 +111,9 @@ class AttemptState:
         wait_ms = req.body.get("wait_ms") or 0
         if not isinstance(wait_ms, int) or wait_ms < 0:
             raise ProtocolError("wait_ms must be a non-negative integer")
-        child = await self.services.wait_final(child_id, min(wait_ms, MAX_WAIT_MS) / 1000)
-        if child.root_id != self.run.root_id:
+        if self.services.get_run(child_id).root_id != self.run.root_id:
             raise RunNotFound(f"task run {child_id} is not part of this run's chain")
+        child = await self.services.wait_final(child_id, min(wait_ms, MAX_WAIT_MS) / 1000)
         if not child.status.is_final:
             if child.parent_id == self.run.id:
                 self.outstanding.add(child.id)
