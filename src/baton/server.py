@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import shlex
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,14 +128,3 @@ async def serve_http(engine: Engine, host: str, port: int, *, require_token: boo
     )
     server = uvicorn.Server(config)
     await server.serve()
-
-
-@contextlib.asynccontextmanager
-async def running(db_url: str, *, config: EngineConfig | None = None) -> AsyncIterator[Engine]:
-    """An engine with its worker running, stopped on exit."""
-    engine = Engine(db_url, config=config)
-    await engine.start()
-    try:
-        yield engine
-    finally:
-        await engine.stop()

@@ -179,10 +179,6 @@ class LocalProcessExecutor:
             self._zygotes[label] = zygote
             return zygote
 
-    async def warm(self, req: RunRequest) -> None:
-        """Start the zygote for ``req``'s workflow version ahead of its first attempt."""
-        await self._zygote(req)
-
     async def start(self, req: RunRequest, on_spawn: Callable[[int], None]) -> RunResult:
         """Run one attempt to its end: exit, timeout, out-of-memory kill or cancel."""
         try:

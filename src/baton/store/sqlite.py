@@ -39,7 +39,6 @@ from baton.store.rows import (
     retry_to_json,
     run_from_row,
     task_from_row,
-    to_ts,
     version_from_row,
 )
 
@@ -723,4 +722,4 @@ class SQLiteStore:
         return int(n)
 
 
-__all__ = ["SQLiteStore", "to_ts"]
+__all__ = ["SQLiteStore"]
