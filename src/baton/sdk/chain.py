@@ -128,13 +128,13 @@ def start_child(
     Raises:
         ValueError: both positional and keyword arguments were given (nothing is sent).
         TypeError: an argument is not JSON-serializable (nothing is sent).
-        RuntimeError: called where no event loop runs (a thread of the attempt).
+        RuntimeError: called where no event loop runs (a plain ``def`` task, or a thread).
     """
     payload = wire.encode_input(args, kwargs)
     try:
         return TaskInstance(name, state.client, payload)
     except RuntimeError as exc:
         raise RuntimeError(
-            f"task {name!r} was called outside the attempt's event loop; chained calls must "
-            "be made from the task's own thread"
+            f"task {name!r} was called where no event loop runs: chained calls are made from "
+            "an `async def` task (and awaited), in the task's own thread"
         ) from exc

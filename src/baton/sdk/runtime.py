@@ -31,6 +31,9 @@ T = TypeVar("T")
 def run_attempt(registry: Mapping[str, TaskSpec], socket_path: str) -> int:
     """Run the one attempt the engine serves on ``socket_path``.
 
+    A plain (``def``) task runs without an event loop, which is cheaper right after a fork;
+    an ``async def`` task runs in a fresh loop.
+
     Args:
         registry: tasks by name (``Workflows.registry``).
         socket_path: the attempt's Unix socket.
@@ -43,7 +46,72 @@ def run_attempt(registry: Mapping[str, TaskSpec], socket_path: str) -> int:
     ``TaskCanceled``) propagate without a callback.
     """
     started_at = time.time_ns()
-    return _run_in_new_loop(attempt(registry, socket_path, started_at))
+    client = SocketClient(socket_path)
+    try:
+        return _run_attempt(registry, client, started_at)
+    finally:
+        client.close()
+
+
+def _run_attempt(registry: Mapping[str, TaskSpec], client: SocketClient, started_at: int) -> int:
+    try:
+        data = client.request_sync("GET", f"/input?sdk_started_at={started_at}")
+        name, args, kwargs, metadata = _read_input(data)
+    except (BatonError, ValueError) as exc:
+        print(f"baton: cannot read the attempt's input: {exc}", file=sys.stderr)
+        return 1
+    spec = registry.get(name)
+    state = RunState(client, metadata)
+    if spec is not None and _is_async(spec.func):
+        return _run_in_new_loop(_finish(spec, name, args, kwargs, state))
+    try:
+        output = _execute_sync(spec, name, args, kwargs, state)
+    except Exception as exc:
+        traceback.print_exception(exc)
+        _callback_sync(client, {"error": _error(exc)})
+        return 1
+    return 0 if _callback_sync(client, {"complete": {"output": output}}) else 1
+
+
+def _is_async(func: object) -> bool:
+    if inspect.isfunction(func) or inspect.ismethod(func):
+        return inspect.iscoroutinefunction(func)
+    return True  # partials and callable objects: let the loop path find out
+
+
+def _execute_sync(
+    spec: TaskSpec | None,
+    name: str,
+    args: list[JSON],
+    kwargs: dict[str, JSON],
+    state: RunState,
+) -> str:
+    if spec is None:
+        raise TaskNotFound(f"Task '{name}' not found")
+    token = current_run.set(state)
+    try:
+        if spec.takes_context:
+            result = spec.func(TaskContext(state.metadata), *args, **kwargs)
+        else:
+            result = spec.func(*args, **kwargs)
+    finally:
+        current_run.reset(token)
+    if inspect.isawaitable(result):  # a plain function that returned a coroutine
+        result = _run_in_new_loop(_await(result))
+    return wire.encode_output(result)
+
+
+async def _await(value: Any) -> Any:
+    return await value
+
+
+def _callback_sync(client: SocketClient, body: dict[str, Any]) -> bool:
+    try:
+        client.request_sync("POST", "/callback", body)
+    except BatonError as exc:
+        print(f"baton: reporting the attempt's outcome failed: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def register(registry: Mapping[str, TaskSpec], socket_path: str) -> int:
@@ -101,16 +169,25 @@ async def attempt(registry: Mapping[str, TaskSpec], socket_path: str, started_at
     except (BatonError, ValueError) as exc:
         print(f"baton: cannot read the attempt's input: {exc}", file=sys.stderr)
         return 1
+    return await _finish(registry.get(name), name, args, kwargs, RunState(client, metadata))
+
+
+async def _finish(
+    spec: TaskSpec | None,
+    name: str,
+    args: list[JSON],
+    kwargs: dict[str, JSON],
+    state: RunState,
+) -> int:
     try:
-        spec = registry.get(name)
         if spec is None:
             raise TaskNotFound(f"Task '{name}' not found")
-        output = await _execute(spec, args, kwargs, RunState(client, metadata))
+        output = await _execute(spec, args, kwargs, state)
     except Exception as exc:
         traceback.print_exception(exc)
-        await _callback(client, {"error": _error(exc)})
+        await _callback(state.client, {"error": _error(exc)})
         return 1
-    return 0 if await _callback(client, {"complete": {"output": output}}) else 1
+    return 0 if await _callback(state.client, {"complete": {"output": output}}) else 1
 
 
 def _read_input(

@@ -12,6 +12,7 @@ import json
 import resource
 import socket
 import sys
+import time
 from typing import Any
 
 import h11
@@ -26,6 +27,7 @@ _USER_AGENT = "baton-sdk-python ({}/{}.{}.{})".format(
 DEFAULT_TIMEOUT_S = 15.0
 DEFAULT_TRIES = 10
 DEFAULT_BACKOFF_S = 0.05
+_KEEP_ALIVE_S = 1.0  # reuse a blocking connection only this soon after its last answer
 
 
 def _max_connections() -> int:
@@ -80,6 +82,13 @@ class SocketClient:
         self.backoff_s = DEFAULT_BACKOFF_S if backoff_s is None else backoff_s
         self.timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
         self._slots = asyncio.Semaphore(_max_connections())
+        self._kept: tuple[socket.socket, h11.Connection, float] | None = None
+
+    def close(self) -> None:
+        """Close the connection kept open between blocking requests, if any."""
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            kept[0].close()
 
     async def request(
         self,
@@ -129,39 +138,119 @@ class SocketClient:
             sock.setblocking(False)
             await loop.sock_connect(sock, self.socket_path)
             conn = h11.Connection(h11.CLIENT)
-            headers = [
-                ("Host", "localhost"),
-                ("User-Agent", _USER_AGENT),
-                ("Accept", "application/json"),
-                ("Connection", "close"),
-            ]
-            if payload is not None:
-                headers.append(("Content-Type", "application/json"))
-                headers.append(("Content-Length", str(len(payload))))
-            out = conn.send(h11.Request(method=method, target=target, headers=headers)) or b""
-            if payload:
-                out += conn.send(h11.Data(data=payload)) or b""
-            out += conn.send(h11.EndOfMessage()) or b""
-            await loop.sock_sendall(sock, out)
+            await loop.sock_sendall(sock, _request_bytes(conn, method, target, payload))
             return await _read_response(conn, sock)
+
+    def request_sync(
+        self,
+        method: str,
+        target: str,
+        body: object = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        """``request`` for a thread with no event loop (blocking; same retries and errors)."""
+        payload = None if body is None else json.dumps(body).encode()
+        label = f"{method} {target.partition('?')[0]}"
+        for attempt in range(self.tries):
+            try:
+                status, data = self._exchange_sync(
+                    method, target, payload, timeout_s or self.timeout_s
+                )
+                return _parse(label, status, data)
+            except _Transient as exc:
+                if attempt + 1 >= self.tries:
+                    raise exc.error from exc
+            time.sleep(self.backoff_s * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _exchange_sync(
+        self, method: str, target: str, payload: bytes | None, timeout_s: float
+    ) -> tuple[int, bytes]:
+        # A plain task makes two requests in a row (/input, /callback): the second reuses the
+        # first's connection when it is fresh, which saves a connect and an accept.
+        kept, self._kept = self._kept, None
+        if kept is not None and time.monotonic() - kept[2] < _KEEP_ALIVE_S:
+            sock, conn = kept[0], kept[1]
+        else:
+            if kept is not None:
+                kept[0].close()
+            sock, conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), None
+        try:
+            sock.settimeout(timeout_s)
+            if conn is None:
+                sock.connect(self.socket_path)
+                conn = h11.Connection(h11.CLIENT)
+            sock.sendall(_request_bytes(conn, method, target, payload, keep_alive=True))
+            answer = _Answer()
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    conn.receive_data(sock.recv(65536))
+                elif (done := answer.take(event)) is not None:
+                    break
+        except (OSError, h11.ProtocolError) as exc:
+            sock.close()
+            error = ServerError(f"{method} {target} failed: {type(exc).__name__}: {exc}")
+            raise _Transient(error) from exc
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+            self._kept = (sock, conn, time.monotonic())
+        else:
+            sock.close()
+        return done
+
+
+def _request_bytes(
+    conn: h11.Connection,
+    method: str,
+    target: str,
+    payload: bytes | None,
+    *,
+    keep_alive: bool = False,
+) -> bytes:
+    headers = [("Host", "localhost"), ("User-Agent", _USER_AGENT), ("Accept", "application/json")]
+    if not keep_alive:
+        headers.append(("Connection", "close"))
+    if payload is not None:
+        headers.append(("Content-Type", "application/json"))
+        headers.append(("Content-Length", str(len(payload))))
+    out = conn.send(h11.Request(method=method, target=target, headers=headers)) or b""
+    if payload:
+        out += conn.send(h11.Data(data=payload)) or b""
+    out += conn.send(h11.EndOfMessage()) or b""
+    return out
+
+
+class _Answer:
+    """Collects one response's events into ``(status, body)``."""
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.chunks: list[bytes] = []
+
+    def take(self, event: object) -> tuple[int, bytes] | None:
+        """Fold in one event; the whole answer once the message has ended."""
+        if isinstance(event, h11.Response):
+            self.status = event.status_code
+        elif isinstance(event, h11.Data):
+            self.chunks.append(bytes(event.data))
+        elif isinstance(event, h11.EndOfMessage):
+            return self.status, b"".join(self.chunks)
+        elif isinstance(event, h11.ConnectionClosed):
+            raise ConnectionResetError("the engine closed the connection before answering")
+        return None
 
 
 async def _read_response(conn: h11.Connection, sock: socket.socket) -> tuple[int, bytes]:
     loop = asyncio.get_running_loop()
-    status = 0
-    chunks: list[bytes] = []
+    answer = _Answer()
     while True:
         event = conn.next_event()
         if event is h11.NEED_DATA:
             conn.receive_data(await loop.sock_recv(sock, 65536))
-        elif isinstance(event, h11.Response):
-            status = event.status_code
-        elif isinstance(event, h11.Data):
-            chunks.append(bytes(event.data))
-        elif isinstance(event, h11.EndOfMessage):
-            return status, b"".join(chunks)
-        elif isinstance(event, h11.ConnectionClosed):
-            raise ConnectionResetError("the engine closed the connection before answering")
+        elif (done := answer.take(event)) is not None:
+            return done
 
 
 def _parse(label: str, status: int, data: bytes) -> dict[str, Any]:
