@@ -721,5 +721,20 @@ class SQLiteStore:
             (n,) = db.execute("SELECT count(*) FROM api_tokens").fetchone().values()
         return int(n)
 
+    # bundles (remote workers: code distribution) ----------------------------------------------
+
+    def put_bundle(self, digest: str, data: bytes) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO bundles (digest, size, data, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (digest, len(data), data, time.time()),
+            )
+
+    def get_bundle(self, digest: str) -> bytes | None:
+        with self._read() as db:
+            row = db.execute("SELECT data FROM bundles WHERE digest = ?", (digest,)).fetchone()
+        return bytes(row["data"]) if row is not None else None
+
 
 __all__ = ["SQLiteStore"]
