@@ -92,6 +92,7 @@ class Engine:
         return await self.worker.register(version)
 
     async def start(self) -> None:
+        self.services.start_watching()
         if self.worker is not None and self._worker_task is None:
             self._worker_task = asyncio.create_task(self.worker.run(), name="worker")
 
@@ -103,6 +104,7 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker_task
             self._worker_task = None
+        await self.services.stop_watching()
         self.store.close()
 
     async def __aenter__(self) -> Engine:

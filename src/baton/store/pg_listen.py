@@ -19,7 +19,7 @@ from baton.store.pg_queue import FINAL_CHANNEL, WORK_CHANNEL
 
 log = logging.getLogger("baton.store")
 
-POLL_S = 0.5  # how often the thread looks at its stop flag while no notification arrives
+POLL_S = 0.25  # how often the thread looks at its stop flag while no notification arrives
 RECONNECT_S = (0.2, 5.0)  # first and longest pause between reconnection attempts
 
 

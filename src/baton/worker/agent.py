@@ -12,7 +12,7 @@ from pathlib import Path
 from baton.core.ids import new_id
 from baton.core.models import Claim, Run, TaskDef, WorkflowVersion, utcnow
 from baton.core.plans import PLANS
-from baton.errors import RegistrationFailed
+from baton.errors import BatonError, RegistrationFailed
 from baton.executor.process import LocalProcessExecutor, RunRequest
 from baton.executor.protocol import AttemptServer, ProtocolError, Request
 from baton.services import Services
@@ -66,8 +66,12 @@ class LocalWorker:
         try:
             while not self._stopping:
                 self._wake.clear()
-                self._claim_some()
-                await self._sleep_until_work()
+                try:
+                    self._claim_some()
+                    await self._sleep_until_work()
+                except BatonError as exc:  # the store is unreachable: retry after a pause
+                    log.warning("cannot claim work: %s", exc)
+                    await asyncio.sleep(1.0)
         finally:
             for task in background:
                 task.cancel()
