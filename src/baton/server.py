@@ -110,6 +110,7 @@ class Engine:
         return await self.registrar.register(version)
 
     async def start(self) -> None:
+        self.services.start_watching()
         if self._worker_task is None:
             work = self.worker.run() if self.worker is not None else reap_leases(self.services)
             self._worker_task = asyncio.create_task(work, name="worker")
@@ -124,6 +125,7 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker_task
             self._worker_task = None
+        await self.services.stop_watching()
         self.store.close()
 
     async def __aenter__(self) -> Engine:

@@ -24,7 +24,9 @@ db_option = click.option(
     default=DEFAULT_URL,
     envvar="BATON_DATABASE_URL",
     show_default=True,
-    help="Database URL (sqlite:///path.db).",
+    show_envvar=True,
+    help="Database URL: sqlite:///path.db, or postgresql://user@host:5432/dbname for several "
+    "servers and workers (pip install 'baton-workflows[postgres]').",
 )
 concurrency_option = click.option(
     "--concurrency",
