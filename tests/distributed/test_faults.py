@@ -46,3 +46,24 @@ def count_all_final(url: str, ids: list[str]) -> bool:
     from faults import count_final
 
     return count_final(url, ids) == len(ids)
+
+
+def test_postgres_restart_mid_flight_loses_nothing(tmp_path: Path) -> None:
+    from private_pg import PrivatePostgres
+
+    pg = PrivatePostgres()
+    pg.start()
+    cluster: Cluster | None = None
+    try:
+        cluster, servers = _cluster(tmp_path, pg.url)
+        roots = submit(cluster, servers, 120)
+        ids = list(roots)
+        wait_progress(pg.url, ids, 30, timeout_s=120)
+        pg.restart()  # every server connection and the LISTEN sessions drop
+        wait_progress(pg.url, ids, len(ids), timeout_s=150)
+        check_invariants(pg.url, roots, cluster.logs)
+        assert all(p.alive() for p in cluster.procs), "a process died with the database"
+    finally:
+        if cluster is not None:
+            cluster.close()
+        pg.stop()
