@@ -75,6 +75,7 @@ class Cluster:
     def _spawn(self, name: str, args: list[str]) -> Proc:
         log = self.tmp / f"{name}.log"
         env = {**os.environ, "NO_COLOR": "1", "BATON_API_KEY": self.token}
+        env["BATON_CACHE_DIR"] = str(self.tmp / f"{name}-cache")  # never the user's own cache
         with open(log, "wb") as out:
             popen = subprocess.Popen(
                 [BATON_BIN, *args], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env

@@ -82,6 +82,7 @@ def worker(
     if not servers:
         raise click.UsageError("give the server: baton worker --server http://HOST:8000")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     try:
         asyncio.run(_run_worker(servers, token, slots, cache_dir, heartbeat_s, drain_s, worker_id))
     except BatonError as exc:
