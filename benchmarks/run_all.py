@@ -12,6 +12,7 @@ import fanout
 import latency
 import throughput
 
+import distributed
 import postgres
 
 TARGETS = {
@@ -23,7 +24,7 @@ TARGETS = {
 
 def main() -> int:
     results: dict[str, float] = {}
-    for module in (latency, throughput, fanout, postgres):
+    for module in (latency, throughput, fanout, postgres, distributed):
         results.update(asyncio.run(module.main()))
     print("\nvs targets (2-core machine; embedded SQLite unless the name starts with pg_):")
     for key, value in results.items():
