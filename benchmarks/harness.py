@@ -26,8 +26,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(concurrency: int = 20, workflow: str = "workflows.py") -> Iterator[tuple[str, str]]:
-    """Yields ``(url, db_path)`` of a running ``baton dev`` (SQLite in a temp dir)."""
+def server(
+    concurrency: int = 20, workflow: str = "workflows.py", db_url: str | None = None
+) -> Iterator[tuple[str, str]]:
+    """Yields ``(url, db)`` of a running ``baton dev`` (SQLite in a temp dir unless
+    ``db_url`` names another database)."""
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         db = f"{tmp}/bench.db"
@@ -41,7 +44,7 @@ def server(concurrency: int = 20, workflow: str = "workflows.py") -> Iterator[tu
                 "--port",
                 str(port),
                 "--db",
-                f"sqlite:///{db}",
+                db_url or f"sqlite:///{db}",
                 "--concurrency",
                 str(concurrency),
             ],
@@ -58,7 +61,7 @@ def server(concurrency: int = 20, workflow: str = "workflows.py") -> Iterator[tu
                 if proc.poll() is not None:
                     raise RuntimeError(Path(tmp, "server.log").read_text())
                 time.sleep(0.05)
-            yield url, db
+            yield url, db_url or db
         finally:
             proc.terminate()
             try:

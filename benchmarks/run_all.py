@@ -12,6 +12,9 @@ import fanout
 import latency
 import throughput
 
+import distributed
+import postgres
+
 TARGETS = {
     "latency_p50_ms": ("<", 10.0),
     "throughput_runs_per_s": (">", 300.0),
@@ -21,9 +24,9 @@ TARGETS = {
 
 def main() -> int:
     results: dict[str, float] = {}
-    for module in (latency, throughput, fanout):
+    for module in (latency, throughput, fanout, postgres, distributed):
         results.update(asyncio.run(module.main()))
-    print("\nvs targets (2-core machine, embedded SQLite):")
+    print("\nvs targets (2-core machine; embedded SQLite unless the name starts with pg_):")
     for key, value in results.items():
         op, target = TARGETS.get(key, ("", 0.0))
         verdict = ""

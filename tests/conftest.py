@@ -1,7 +1,7 @@
 """Fixtures shared by every test folder: a database URL, a real store, a running engine.
 
-Storage is never mocked: each test gets a fresh SQLite file in its own ``tmp_path``. The
-``store`` fixture is parametrized by backend so a PostgreSQL param can join the list later.
+Storage is never mocked: each test gets a fresh SQLite file in its own ``tmp_path``, and the
+``store`` fixture runs each test on SQLite and on its own PostgreSQL database (``pg_support``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 
 from baton.server import Engine, Target
 from baton.store import Store, open_store
+from pg_support import PgDatabases, open_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -33,14 +34,42 @@ def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'baton.db'}"
 
 
-@pytest.fixture(params=["sqlite"], ids=lambda backend: f"store={backend}")
-def store(request: pytest.FixtureRequest, db_url: str) -> Iterator[Store]:
-    """An open, migrated store on a fresh database (``db_url``); closed after the test."""
-    backend = request.param
-    if backend == "sqlite":
-        opened = open_store(db_url)
-    else:  # pragma: no cover - a future backend must add its branch here
-        pytest.fail(f"no store fixture for backend {backend!r}")
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[PgDatabases]:
+    """The PostgreSQL test server (skipped locally if unreachable, a failure in CI)."""
+    databases = open_databases()
+    try:
+        yield databases
+    finally:
+        databases.drop_all()
+
+
+@pytest.fixture
+def pg_url(pg_databases: PgDatabases) -> Iterator[str]:
+    """The URL of a fresh, migrated PostgreSQL database of this test's own; dropped after."""
+    url = pg_databases.create()
+    try:
+        yield url
+    finally:
+        pg_databases.drop(url)
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+    ids=lambda backend: f"store={backend}",
+)
+def store_url(request: pytest.FixtureRequest, db_url: str) -> str:
+    """A fresh database's URL on each backend: ``db_url`` or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return db_url
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """An open, migrated store on a fresh database (``store_url``); closed after the test."""
+    opened = open_store(store_url)
     try:
         yield opened
     finally:

@@ -35,3 +35,11 @@ class RunEvents:
             waiters.remove(fut)
             if not waiters:
                 del self._waiters[run_id]
+
+    # which runs someone waits for (the cross-process watch and its poll read these)
+
+    def is_watched(self, run_id: str) -> bool:
+        return run_id in self._waiters
+
+    def watched(self) -> list[str]:
+        return list(self._waiters)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import shlex
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,15 @@ from typing import Any
 import uvicorn
 
 from baton.api.app import create_app
+from baton.bundles.cache import CodeCache
 from baton.core.models import TaskDef, WorkflowVersion
 from baton.errors import RegistrationFailed
+from baton.executor.process import LocalProcessExecutor
 from baton.services import EngineConfig, Services
 from baton.store import Store, open_store
 from baton.worker.agent import LocalWorker
+from baton.worker.reaper import reap_leases
+from baton.worker.register import Registrar
 
 log = logging.getLogger("baton")
 
@@ -68,7 +73,12 @@ def slugify(name: str) -> str:
 
 
 class Engine:
-    """Store + services + embedded worker, the unit ``baton dev`` and tests run."""
+    """Store + services + embedded worker, the unit ``baton dev`` and tests run.
+
+    With ``worker=False`` (``baton serve --no-worker``) no attempt runs in this process:
+    remote workers (``baton worker``) do the work; the engine still runs the lease reaper and
+    registers code in subprocesses of its own.
+    """
 
     def __init__(
         self,
@@ -80,29 +90,42 @@ class Engine:
         self.store = open_store(store) if isinstance(store, str) else store
         self.services = Services(self.store, config)
         self.worker = LocalWorker(self.services) if worker else None
+        self.registrar = (
+            self.worker.registrar
+            if self.worker is not None
+            else Registrar(
+                self.services,
+                LocalProcessExecutor(),
+                CodeCache(),
+                Path(tempfile.mkdtemp(prefix="baton-")),
+            )
+        )
         self._worker_task: asyncio.Task[None] | None = None
 
     async def register(self, target: Target, slug: str | None = None) -> list[TaskDef]:
         """Register ``target`` as a new version of workflow ``slug``; returns its tasks."""
-        if self.worker is None:
-            raise RegistrationFailed("registering code needs a worker in this process")
         version: WorkflowVersion = self.store.add_version(
             slug or target.default_slug(), target.target, target.kind, target.code_dir
         )
-        return await self.worker.register(version)
+        return await self.registrar.register(version)
 
     async def start(self) -> None:
-        if self.worker is not None and self._worker_task is None:
-            self._worker_task = asyncio.create_task(self.worker.run(), name="worker")
+        self.services.start_watching()
+        if self._worker_task is None:
+            work = self.worker.run() if self.worker is not None else reap_leases(self.services)
+            self._worker_task = asyncio.create_task(work, name="worker")
 
     async def stop(self) -> None:
         if self.worker is not None:
             await self.worker.stop()
+        else:
+            await self.registrar.executor.close()
         if self._worker_task is not None:
             self._worker_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker_task
             self._worker_task = None
+        await self.services.stop_watching()
         self.store.close()
 
     async def __aenter__(self) -> Engine:
@@ -113,7 +136,7 @@ class Engine:
         await self.stop()
 
     def asgi(self, *, require_token: bool) -> Any:
-        return create_app(self.services, require_token=require_token)
+        return create_app(self.services, require_token=require_token, registrar=self.registrar)
 
 
 async def serve_http(engine: Engine, host: str, port: int, *, require_token: bool) -> None:

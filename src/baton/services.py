@@ -9,18 +9,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from baton.binding import check_input
 from baton.core.ids import new_id
-from baton.core.models import JSON, Claim, NewRun, Run, Task, TaskDef, utcnow
+from baton.core.models import JSON, Claim, NewRun, Run, RunStatus, Task, TaskDef, utcnow
 from baton.core.plans import DEFAULT_PLAN, DEFAULT_TIMEOUT_S, PLANS, check_plan, check_timeout
 from baton.core.retry import DEFAULT_RETRY
-from baton.errors import InvalidInput, RegistrationFailed, TaskNotFound
+from baton.errors import BatonError, InvalidInput, RegistrationFailed, TaskNotFound
 from baton.events import RunEvents
 from baton.store import ChildCall, LogLine, Outcome, RunFilter, Store
+
+log = logging.getLogger("baton.services")
+
+#: How often waiters' runs are re-read from the store, in case a notification from another
+#: process was lost: a lost notification costs at most this much latency.
+WATCH_POLL_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,8 @@ class Services:
         self.events = RunEvents()
         self._wakers: list[Callable[[], None]] = []
         self._killers: list[Callable[[Run], None]] = []
+        self._unwatch: Callable[[], None] | None = None
+        self._poller: asyncio.Task[None] | None = None
 
     # hooks ------------------------------------------------------------------------------------
 
@@ -265,3 +275,61 @@ class Services:
         if not tasks:
             raise RegistrationFailed("the workflow registered no tasks")
         return self.store.register_tasks(version_id, tasks)
+
+    # other processes' changes (several servers on one PostgreSQL database) --------------------
+
+    def start_watching(self, poll_s: float = WATCH_POLL_S) -> None:
+        """Wake local workers and resolve local waiters on changes made by other processes.
+
+        Call from the event loop; the store's callbacks arrive on another thread and are handed
+        over with ``call_soon_threadsafe``. A poll every ``poll_s`` re-reads waited-on runs.
+        """
+        if self._unwatch is not None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def on_work() -> None:
+            loop.call_soon_threadsafe(self._wake)
+
+        def on_final(run_id: str, status: RunStatus) -> None:
+            loop.call_soon_threadsafe(self._remote_final, run_id, status)
+
+        self._unwatch = self.store.watch(on_work, on_final)
+        self._poller = asyncio.create_task(self._poll_watched(poll_s), name="watch-poll")
+
+    async def stop_watching(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
+
+    def _remote_final(self, run_id: str, status: RunStatus) -> None:
+        try:
+            if status == RunStatus.CANCELED and self._killers:
+                run = self.store.get_run(run_id, attempts=False)
+                for kill in self._killers:
+                    kill(run)
+            if self.events.is_watched(run_id):
+                self._publish([self.store.get_run(run_id, attempts=False)])
+        except BatonError as exc:
+            log.warning("cannot read run %s after a notification: %s", run_id, exc)
+
+    async def _poll_watched(self, poll_s: float) -> None:
+        while True:
+            await asyncio.sleep(poll_s)
+            ids = self.events.watched()
+            try:
+                for start in range(0, len(ids), 500):
+                    self._publish(
+                        [
+                            r
+                            for r in self.store.get_runs(ids[start : start + 500])
+                            if r.status.is_final
+                        ]
+                    )
+            except BatonError as exc:
+                log.warning("cannot poll waited-on runs: %s", exc)

@@ -11,14 +11,14 @@ from baton.errors import StoreUnavailable
 from baton.store import open_store
 
 
-def test_reopening_same_file_keeps_data_and_does_not_reapply_migrations(
-    kit: Kit, db_url: str
+def test_reopening_same_database_keeps_data_and_does_not_reapply_migrations(
+    kit: Kit, store_url: str
 ) -> None:
     run = kit.enqueue()
     kit.store.add_token("t", "hash")
     kit.store.close()
 
-    reopened = open_store(db_url)
+    reopened = open_store(store_url)
     try:
         assert reopened.get_run(run.id).id == run.id
         assert reopened.has_token("hash")
@@ -27,10 +27,10 @@ def test_reopening_same_file_keeps_data_and_does_not_reapply_migrations(
         reopened.close()
 
 
-def test_two_stores_open_on_one_file_see_each_others_writes(db_url: str) -> None:
-    first = open_store(db_url)
+def test_two_stores_open_on_one_database_see_each_others_writes(store_url: str) -> None:
+    first = open_store(store_url)
     try:
-        second = open_store(db_url)
+        second = open_store(store_url)
         try:
             tasks = register(first, "wf", ["square"])
             kit = Kit(first, tasks)

@@ -13,10 +13,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baton import errors
-from baton.api.routes import task_runs, tasks
+from baton.api.routes import bundles, task_runs, tasks, workers
+from baton.bundles.pack import MAX_BUNDLE_BYTES
 from baton.services import Services
 
 MAX_BODY_BYTES = 4 * 1024 * 1024 + 64 * 1024
+#: Routes that accept larger bodies: a worker's report carries a 4 MiB result in base64, a
+#: deploy carries a whole code bundle.
+LARGE_BODY_LIMITS = (
+    ("/v1/workers/", 8 * 1024 * 1024),
+    ("/v1/bundles", MAX_BUNDLE_BYTES + 64 * 1024),
+)
 
 #: How each error class maps to an HTTP status (first match wins).
 ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
@@ -53,8 +60,12 @@ class _BodyLimit:
             return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        too_big = _error(413, "request body is larger than 4 MiB", "payload_too_large")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+        limit = next(
+            (n for prefix, n in LARGE_BODY_LIMITS if scope["path"].startswith(prefix)), self.limit
+        )
+        size = f"{limit // (1024 * 1024)} MiB"
+        too_big = _error(413, f"request body is larger than {size}", "payload_too_large")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             await too_big(scope, receive, send)
             return
         seen = 0
@@ -63,9 +74,9 @@ class _BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
+            if seen > limit:
                 # FastAPI passes HTTPException through its body parsing untouched.
-                raise StarletteHTTPException(413, "request body is larger than 4 MiB")
+                raise StarletteHTTPException(413, f"request body is larger than {size}")
             return message
 
         await self.app(scope, limited, send)
@@ -119,6 +130,7 @@ def create_app(
     services: Services,
     *,
     require_token: bool = True,
+    registrar: Any = None,
 ) -> ASGIApp:
     """The ASGI app serving ``/v1`` over ``services``.
 
@@ -126,6 +138,8 @@ def create_app(
         services: the engine's operations.
         require_token: demand ``Authorization: Bearer <token>`` (tokens from
             ``baton token create``); ``baton dev`` turns it off.
+        registrar: registers deployed code (``baton.worker.register.Registrar``); without
+            one, ``POST /v1/bundles`` answers 400.
     """
 
     app = FastAPI(
@@ -136,6 +150,9 @@ def create_app(
     app.state.services = services
     app.include_router(task_runs.router, prefix="/v1")
     app.include_router(tasks.router, prefix="/v1")
+    app.include_router(workers.router, prefix="/v1")
+    app.include_router(bundles.router, prefix="/v1")
+    app.state.registrar = registrar
     if require_token:
         app.middleware("http")(_TokenCheck(services))
     app.add_exception_handler(errors.BatonError, _baton_error)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import click
 
 from baton.cli.client_cmds import run_cmd, runs, start_cmd, tasks_cmd
 from baton.cli.server_cmds import dev, serve, token
+from baton.cli.worker_cmds import deploy, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,7 +18,7 @@ def cli() -> None:
     """
 
 
-for command in (dev, serve, token, run_cmd, start_cmd, runs, tasks_cmd):
+for command in (dev, serve, token, run_cmd, start_cmd, runs, tasks_cmd, worker, deploy):
     cli.add_command(command)
 
 

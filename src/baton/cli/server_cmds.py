@@ -24,7 +24,9 @@ db_option = click.option(
     default=DEFAULT_URL,
     envvar="BATON_DATABASE_URL",
     show_default=True,
-    help="Database URL (sqlite:///path.db).",
+    show_envvar=True,
+    help="Database URL: sqlite:///path.db, or postgresql://user@host:5432/dbname for several "
+    "servers and workers (pip install 'baton-workflows[postgres]').",
 )
 concurrency_option = click.option(
     "--concurrency",
@@ -128,6 +130,20 @@ def dev(
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @db_option
 @concurrency_option
+@click.option(
+    "--worker/--no-worker",
+    "embedded_worker",
+    default=True,
+    show_default=True,
+    help="Run attempts in this process too; --no-worker leaves them to `baton worker`s.",
+)
+@click.option(
+    "--lease-s",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(1.0, 3600.0),
+    help="How long a worker's claim lasts without a heartbeat (then the attempt is retried).",
+)
 def serve(
     app_spec: str | None,
     name: str | None,
@@ -136,8 +152,11 @@ def serve(
     port: int,
     db_url: str,
     concurrency: int,
+    embedded_worker: bool,
+    lease_s: float,
 ) -> None:
-    """Run the API server with an embedded worker; every API call needs a token."""
+    """Run the API server (and scheduler), by default with an embedded worker; every API call
+    needs a token. Several servers may share one PostgreSQL database (docs/deploy.md)."""
     _start(
         _targets(app_spec, command, name),
         host,
@@ -146,6 +165,8 @@ def serve(
         concurrency,
         open_=False,
         no_token="no API token exists yet",
+        worker=embedded_worker,
+        lease_s=lease_s,
     )
 
 
@@ -158,12 +179,16 @@ def _start(
     *,
     open_: bool,
     no_token: str,
+    worker: bool = True,
+    lease_s: float = 30.0,
 ) -> None:
     """Open the store, refuse to run closed without a token, then serve until Ctrl-C."""
     _check_port(host, port)
     engine: Engine | None = None
     try:
-        engine = Engine(db_url, config=EngineConfig(concurrency=concurrency))
+        engine = Engine(
+            db_url, config=EngineConfig(concurrency=concurrency, lease_s=lease_s), worker=worker
+        )
         if not open_ and engine.store.count_tokens() == 0:
             engine.store.close()
             raise click.ClickException(

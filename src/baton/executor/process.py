@@ -51,6 +51,7 @@ class RunRequest:
     mode: str = "run"
     env: dict[str, str] = field(default_factory=dict)
     argv: tuple[str, ...] = ()
+    python: str | None = None  # the interpreter of the version's virtual environment, if any
 
     @property
     def key(self) -> str:
@@ -160,7 +161,7 @@ class LocalProcessExecutor:
             zygote = self._zygotes.get(label)
             if zygote is not None and zygote.alive:
                 return zygote
-            args = [self.python, "-m", "baton.executor.zygote", "--cwd", req.code_dir]
+            args = [req.python or self.python, "-m", "baton.executor.zygote", "--cwd", req.code_dir]
             if req.kind == "baton":
                 args += ["--target", req.target]
             proc = await asyncio.create_subprocess_exec(

@@ -23,10 +23,12 @@ def open_store(url: str = DEFAULT_URL) -> Store:
 
         return SQLiteStore(Path(url.removeprefix("sqlite:///")))
     if url.startswith(("postgresql://", "postgres://")):
-        raise StoreUnavailable(
-            "the PostgreSQL backend is not available in this version of Baton; "
-            "use sqlite:///path/to/baton.db"
-        )
+        from baton.store.pg_conn import import_psycopg
+
+        import_psycopg()  # StoreUnavailable naming the extra to install
+        from baton.store.postgres import PostgresStore
+
+        return PostgresStore(url)
     raise StoreUnavailable(
         f"unsupported database URL {url!r}: use sqlite:///path/to/baton.db or postgresql://..."
     )

@@ -5,7 +5,7 @@ Each backend owns its SQL. Every method is one transaction. Times are aware UTC 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -208,3 +208,23 @@ class Store(Protocol):
     def has_token(self, token_hash: str) -> bool: ...
 
     def count_tokens(self) -> int: ...
+
+    # cross-process notifications (PostgreSQL LISTEN/NOTIFY; a no-op on SQLite)
+    def watch(
+        self, on_work: Callable[[], None], on_final: Callable[[str, RunStatus], None]
+    ) -> Callable[[], None]:
+        """Report other processes' changes: ``on_work()`` when a run may have become
+        claimable, ``on_final(run_id, status)`` when a run reached a final state.
+
+        Callbacks run on a background thread and may also report this process's own changes.
+        Delivery is best effort (callers keep a slow poll). Returns a function that stops it.
+        """
+        ...
+
+    # bundles (remote workers: code distribution)
+    def put_bundle(self, digest: str, data: bytes) -> None:
+        """Store a code bundle (tar.gz) under the sha256 hex ``digest`` of its bytes; storing
+        the same digest again is a no-op."""
+        ...
+
+    def get_bundle(self, digest: str) -> bytes | None: ...

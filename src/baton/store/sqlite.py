@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -720,6 +720,33 @@ class SQLiteStore:
         with self._read() as db:
             (n,) = db.execute("SELECT count(*) FROM api_tokens").fetchone().values()
         return int(n)
+
+    # bundles (remote workers: code distribution) ----------------------------------------------
+
+    def put_bundle(self, digest: str, data: bytes) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO bundles (digest, size, data, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (digest, len(data), data, time.time()),
+            )
+
+    def get_bundle(self, digest: str) -> bytes | None:
+        with self._read() as db:
+            row = db.execute("SELECT data FROM bundles WHERE digest = ?", (digest,)).fetchone()
+        return bytes(row["data"]) if row is not None else None
+
+    # cross-process notifications ----------------------------------------------------------
+
+    def watch(
+        self, on_work: Callable[[], None], on_final: Callable[[str, RunStatus], None]
+    ) -> Callable[[], None]:
+        """Nothing to watch: one SQLite file has one server; the services' poll covers the rest."""
+        return _no_op
+
+
+def _no_op() -> None:
+    return None
 
 
 __all__ = ["SQLiteStore"]

@@ -1,31 +1,283 @@
-"""The worker: claims attempts, runs each in its own process, reports how it ended."""
+"""The worker: claims attempts, runs each in its own process, reports how it ended.
+
+``Worker`` talks to the engine only through a ``WorkerLink``: ``LocalWorker`` is the one
+embedded in ``baton dev``/``baton serve`` (in-process link, plus the lease reaper);
+``baton worker --server URL`` runs a ``Worker`` over HTTP (``baton.worker.remote``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import shlex
 import tempfile
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
+from baton.bundles.cache import Code, CodeCache
+from baton.bundles.pack import BundleError
 from baton.core.ids import new_id
-from baton.core.models import Claim, Run, TaskDef, WorkflowVersion, utcnow
+from baton.core.models import Claim, ErrorType, Run, TaskDef, WorkflowVersion
 from baton.core.plans import PLANS
-from baton.errors import RegistrationFailed
 from baton.executor.process import LocalProcessExecutor, RunRequest
-from baton.executor.protocol import AttemptServer, ProtocolError, Request
+from baton.executor.protocol import AttemptServer
 from baton.services import Services
+from baton.store import Outcome
 from baton.worker.attempt import AttemptState, LogTail, exit_outcome
+from baton.worker.link import ServicesLink, WorkerLink
+from baton.worker.reaper import reap_leases
+from baton.worker.register import Registrar, request_for
 
 log = logging.getLogger("baton.worker")
 
 LOG_FLUSH_S = 0.5
-REGISTER_TIMEOUT_S = 120.0
+#: A claimed attempt this worker never heard of (the claim's answer was lost in transit) is
+#: handed back after this long: longer than any claim request can take.
+ORPHAN_AFTER_S = 90.0
+_FULL_RECHECK_S = 0.2
 
 
-class LocalWorker:
-    """Runs attempts claimed from ``services`` on this machine.
+class Worker:
+    """Claims attempts through ``link`` and runs them on this machine.
+
+    Args:
+        link: the engine (in-process or over HTTP).
+        slots: most attempts this worker computes at once (waiting parents do not count).
+        max_processes: most attempt processes alive at once, waiting parents included.
+        heartbeat_s: how often leases are renewed (and lost or canceled attempts noticed).
+        claim_wait_s: how long one claim request waits for work (a long poll).
+    """
+
+    def __init__(
+        self,
+        link: WorkerLink,
+        *,
+        executor: LocalProcessExecutor | None = None,
+        slots: int = 20,
+        max_processes: int = 2048,
+        worker_id: str | None = None,
+        code_cache: CodeCache | None = None,
+        heartbeat_s: float = 10.0,
+        claim_wait_s: float = 5.0,
+    ) -> None:
+        self.link = link
+        self.executor = executor or LocalProcessExecutor()
+        self.slots = slots
+        self.max_processes = max_processes
+        self.worker_id = worker_id or new_id("wrk")
+        self.code = code_cache or CodeCache()
+        self.heartbeat_s = heartbeat_s
+        self.claim_wait_s = claim_wait_s
+        self._dir = Path(tempfile.mkdtemp(prefix="baton-"))
+        self._slot_freed = asyncio.Event()
+        self._active: dict[str, AttemptState] = {}
+        self._since: dict[str, float] = {}  # run id -> loop time its claim arrived
+        self._unknown_since: dict[tuple[str, int], float] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self._loop_task: asyncio.Task[Any] | None = None
+
+    # the loop ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Claim and run attempts until ``stop()``."""
+        self._loop_task = asyncio.current_task()
+        heartbeat = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
+        try:
+            while not self._stopping:
+                await self._claim_once()
+        finally:
+            heartbeat.cancel()
+
+    def _free(self) -> int:
+        computing = sum(1 for a in self._active.values() if not a.waiting)
+        return min(self.slots - computing, self.max_processes - len(self._active))
+
+    async def _claim_once(self) -> None:
+        free = self._free()
+        if free <= 0:
+            self._slot_freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_freed.wait(), _FULL_RECHECK_S)
+            return
+        try:
+            claims = await self.link.claim(self.worker_id, free, self.claim_wait_s)
+        except Exception:
+            log.exception("claiming work failed; trying again shortly")
+            await asyncio.sleep(1.0)
+            return
+        if self._stopping:
+            return  # their leases expire and another worker (or our next start) retries them
+        now = asyncio.get_running_loop().time()
+        for claim in claims:
+            state = AttemptState(claim, self.worker_id, self.link)
+            self._active[claim.run.id] = state
+            self._since[claim.run.id] = now
+            self._spawn(self._run_attempt(state), f"attempt-{claim.run.id}")
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _heartbeat(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            sent_at = loop.time()
+            try:
+                owned = set(await self.link.heartbeat(self.worker_id))
+            except Exception:
+                log.exception("heartbeat failed")
+                continue
+            for run_id, state in list(self._active.items()):
+                lost = (run_id, state.claim.attempt) not in owned
+                # A claim that arrived after the heartbeat left may be newer than its answer.
+                if lost and state.outcome is None and self._since.get(run_id, sent_at) < sent_at:
+                    state.canceled = True  # lease lost or run canceled: stop the process
+                    self.executor.kill(run_id, "canceled")
+            await self._hand_back_orphans(owned, sent_at)
+
+    async def _hand_back_orphans(self, owned: set[tuple[str, int]], now: float) -> None:
+        held = {(rid, s.claim.attempt) for rid, s in self._active.items()}
+        unknown = owned - held
+        self._unknown_since = {k: self._unknown_since.get(k, now) for k in unknown}
+        for run_id, attempt in [
+            k for k, t in self._unknown_since.items() if now - t > ORPHAN_AFTER_S
+        ]:
+            lost = Outcome(
+                ok=False,
+                error="the worker never received this attempt's claim (lost in transit)",
+                error_type=ErrorType.LEASE_EXPIRED,
+            )
+            with contextlib.suppress(Exception):
+                await self.link.finish_attempt(run_id, attempt, self.worker_id, lost)
+                self._unknown_since.pop((run_id, attempt), None)
+
+    def cancel(self, run_id: str) -> None:
+        """Kill ``run_id``'s process if this worker runs it."""
+        state = self._active.get(run_id)
+        if state is not None:
+            state.canceled = True  # if the process is not up yet, _spawned kills it
+            self.executor.kill(run_id, "canceled")
+
+    def _spawned(self, state: AttemptState, pid: int) -> None:
+        self._spawn(
+            self.link.attempt_started(state.run.id, state.claim.attempt, pid),
+            f"started-{state.run.id}",
+        )
+        if state.canceled:
+            self.executor.kill(state.run.id, "canceled")
+
+    async def drain(self, timeout_s: float) -> None:
+        """Stop claiming and wait up to ``timeout_s`` for the running attempts to end."""
+        self._stopping = True
+        if self._loop_task is not None and self._loop_task is not asyncio.current_task():
+            self._loop_task.cancel()
+        running = [t for t in self._tasks if t.get_name().startswith("attempt-")]
+        if running:
+            await asyncio.wait(running, timeout=timeout_s)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._loop_task is not None and self._loop_task is not asyncio.current_task():
+            self._loop_task.cancel()  # a claim must not start attempts after this point
+        await self.executor.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # one attempt ------------------------------------------------------------------------------
+
+    def _request(self, claim: Claim, code: Code) -> RunRequest:
+        run = claim.run
+        plan = PLANS[run.plan]
+        return request_for(
+            claim.version,
+            code,
+            run_id=run.id,
+            attempt=claim.attempt,
+            base=self._dir / f"{run.id}-{claim.attempt}",
+            memory_bytes=plan.memory_bytes,
+            timeout_s=float(run.timeout_s),
+            mode="run",
+        )
+
+    async def _code_for(self, state: AttemptState) -> Code | None:
+        """The attempt's code on this host; None (and the attempt reported failed) if it
+        cannot be had."""
+        claim = state.claim
+        try:
+            return await self.code.resolve(claim.version.code_dir, self.link.get_bundle)
+        except Exception as exc:
+            bad = isinstance(exc, BundleError)
+            log.warning("code of %s unavailable: %s", claim.version.id, exc)
+            outcome = Outcome(
+                ok=False,
+                error=f"could not prepare the code of version {claim.version.id}: {exc}",
+                error_type="CodeUnavailable",
+                retryable=not bad,  # a broken bundle stays broken; a network error passes
+            )
+            state.outcome = outcome
+            await self.link.finish_attempt(claim.run.id, claim.attempt, self.worker_id, outcome)
+            return None
+
+    async def _run_attempt(self, state: AttemptState) -> None:
+        claim = state.claim
+        server: AttemptServer | None = None
+        flusher: asyncio.Task[None] | None = None
+        tail: LogTail | None = None
+        try:
+            code = await self._code_for(state)
+            if code is None:
+                return
+            req = self._request(claim, code)
+            tail = LogTail({"stdout": req.stdout_path, "stderr": req.stderr_path})
+            state.tail = tail
+            server = AttemptServer(req.socket_path, state.routes())
+            await server.start()
+            flusher = asyncio.create_task(self._flush_logs(state))
+            result = await self.executor.start(req, lambda pid: self._spawned(state, pid))
+            await server.close()
+            flusher.cancel()
+            await state.flush_logs(final=True)
+            if state.outcome is None:
+                outcome = exit_outcome(result, claim.run)
+                await self.link.finish_attempt(claim.run.id, claim.attempt, self.worker_id, outcome)
+            else:
+                await self.link.attempt_exit(
+                    claim.run.id,
+                    claim.attempt,
+                    exit_code=result.exit_code,
+                    peak_rss_kb=result.peak_rss_kb,
+                    cpu_s=result.cpu_s,
+                )
+        except Exception:
+            log.exception("attempt %s/%d failed in the worker", claim.run.id, claim.attempt)
+        finally:
+            if flusher is not None:
+                flusher.cancel()
+            if server is not None:
+                await server.close()
+            if tail is not None:
+                tail.remove()
+            self._active.pop(claim.run.id, None)
+            self._since.pop(claim.run.id, None)
+            self._slot_freed.set()
+
+    async def _flush_logs(self, state: AttemptState) -> None:
+        while True:
+            await asyncio.sleep(LOG_FLUSH_S)
+            try:
+                await state.flush_logs()
+            except Exception:
+                log.exception("storing logs of %s failed", state.run.id)
+
+
+class LocalWorker(Worker):
+    """The worker embedded in ``baton dev`` and ``baton serve``: in-process, and it also runs
+    the lease reaper and registers code.
 
     Args:
         services: the engine's operations (in-process).
@@ -41,230 +293,31 @@ class LocalWorker:
         slots: int | None = None,
         max_processes: int = 2048,
         worker_id: str | None = None,
+        code_cache: CodeCache | None = None,
     ) -> None:
+        super().__init__(
+            ServicesLink(services),
+            executor=executor,
+            slots=slots or services.config.concurrency,
+            max_processes=max_processes,
+            worker_id=worker_id,
+            code_cache=code_cache,
+            heartbeat_s=services.config.lease_s / 3,
+        )
         self.services = services
-        self.executor = executor or LocalProcessExecutor()
-        self.slots = slots or services.config.concurrency
-        self.max_processes = max_processes
-        self.worker_id = worker_id or new_id("wrk")
-        self._dir = Path(tempfile.mkdtemp(prefix="baton-"))
-        self._wake = asyncio.Event()
-        self._active: dict[str, AttemptState] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._stopping = False
-        services.on_work(self._wake.set)
+        self.registrar = Registrar(services, self.executor, self.code, self._dir)
         services.on_cancel(self._on_cancel)
 
-    # the loop ---------------------------------------------------------------------------------
+    def _on_cancel(self, run: Run) -> None:
+        self.cancel(run.id)
 
     async def run(self) -> None:
-        """Claim and run attempts until ``stop()``."""
-        background = [
-            asyncio.create_task(self._heartbeat(), name="worker-heartbeat"),
-            asyncio.create_task(self._reap_leases(), name="lease-reaper"),
-        ]
+        reaper = asyncio.create_task(reap_leases(self.services), name="lease-reaper")
         try:
-            while not self._stopping:
-                self._wake.clear()
-                self._claim_some()
-                await self._sleep_until_work()
+            await super().run()
         finally:
-            for task in background:
-                task.cancel()
-
-    def _claim_some(self) -> None:
-        computing = sum(1 for a in self._active.values() if not a.waiting)
-        free = min(self.slots - computing, self.max_processes - len(self._active))
-        if free <= 0:
-            return
-        for claim in self.services.claim(self.worker_id, free):
-            state = AttemptState(claim, self.worker_id, self.services)
-            self._active[claim.run.id] = state
-            task = asyncio.create_task(self._run_attempt(state), name=f"attempt-{claim.run.id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _sleep_until_work(self) -> None:
-        timeout = 1.0
-        due = self.services.store.next_due(now=utcnow())
-        if due is not None:
-            timeout = min(timeout, max(0.0, (due - utcnow()).total_seconds()))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
-
-    async def _heartbeat(self) -> None:
-        interval = self.services.config.lease_s / 3
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                owned = set(
-                    self.services.store.heartbeat(
-                        self.worker_id, lease_s=self.services.config.lease_s, now=utcnow()
-                    )
-                )
-            except Exception:
-                log.exception("heartbeat failed")
-                continue
-            for run_id, state in list(self._active.items()):
-                if (run_id, state.claim.attempt) not in owned and state.outcome is None:
-                    state.canceled = True  # lease lost: another worker retries this run
-                    self.executor.kill(run_id, "canceled")
-
-    async def _reap_leases(self) -> None:
-        while True:
-            await asyncio.sleep(max(1.0, self.services.config.lease_s / 10))
-            try:
-                self.services.expire_leases()
-            except Exception:
-                log.exception("lease reaper failed")
-
-    def _on_cancel(self, run: Run) -> None:
-        state = self._active.get(run.id)
-        if state is not None:
-            state.canceled = True  # if the process is not up yet, _spawned kills it
-            self.executor.kill(run.id, "canceled")
-
-    def _spawned(self, state: AttemptState, pid: int) -> None:
-        self.services.store.attempt_started(state.run.id, state.claim.attempt, pid)
-        if state.canceled:
-            self.executor.kill(state.run.id, "canceled")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        await self.executor.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    # one attempt ------------------------------------------------------------------------------
-
-    def _request(self, claim: Claim, mode: str = "run") -> RunRequest:
-        run, version = claim.run, claim.version
-        base = self._dir / f"{run.id}-{claim.attempt}"
-        plan = PLANS[run.plan]
-        return _request_for(
-            version,
-            run_id=run.id,
-            attempt=claim.attempt,
-            base=base,
-            memory_bytes=plan.memory_bytes,
-            timeout_s=float(run.timeout_s),
-            mode=mode,
-        )
-
-    async def _run_attempt(self, state: AttemptState) -> None:
-        claim = state.claim
-        req = self._request(claim)
-        tail = LogTail({"stdout": req.stdout_path, "stderr": req.stderr_path})
-        state.tail = tail
-        server = AttemptServer(req.socket_path, state.routes())
-        flusher: asyncio.Task[None] | None = None
-        try:
-            await server.start()
-            flusher = asyncio.create_task(self._flush_logs(state))
-            result = await self.executor.start(
-                req,
-                lambda pid: self._spawned(state, pid),
-            )
-            await server.close()
-            flusher.cancel()
-            state.flush_logs(final=True)
-            if state.outcome is None:
-                self.services.finish_attempt(
-                    claim.run.id, claim.attempt, self.worker_id, exit_outcome(result, claim.run)
-                )
-            else:
-                self.services.store.update_attempt_exit(
-                    claim.run.id,
-                    claim.attempt,
-                    exit_code=result.exit_code,
-                    peak_rss_kb=result.peak_rss_kb,
-                    cpu_s=result.cpu_s,
-                )
-        except Exception:
-            log.exception("attempt %s/%d failed in the worker", claim.run.id, claim.attempt)
-        finally:
-            if flusher is not None:
-                flusher.cancel()
-            await server.close()
-            tail.remove()
-            self._active.pop(claim.run.id, None)
-            self._wake.set()
-
-    async def _flush_logs(self, state: AttemptState) -> None:
-        while True:
-            await asyncio.sleep(LOG_FLUSH_S)
-            state.flush_logs()
-
-    # registration -----------------------------------------------------------------------------
+            reaper.cancel()
 
     async def register(self, version: WorkflowVersion) -> list[TaskDef]:
         """Run the version's code in register mode and store the tasks it publishes."""
-        base = self._dir / f"register-{version.id}"
-        req = _request_for(
-            version,
-            run_id=f"register-{version.id}",
-            attempt=0,
-            base=base,
-            memory_bytes=0,
-            timeout_s=REGISTER_TIMEOUT_S,
-            mode="register",
-        )
-        received: list[TaskDef] = []
-
-        async def register_tasks(request: Request) -> dict[str, object]:
-            tasks = request.body.get("tasks")
-            if not isinstance(tasks, list):
-                raise ProtocolError('body needs "tasks": a list of task definitions')
-            defs = [TaskDef.from_wire(t) for t in tasks]
-            self.services.register_version(version.id, defs)
-            received.extend(defs)
-            return {}
-
-        server = AttemptServer(req.socket_path, {("POST", "/register-tasks"): register_tasks})
-        tail = LogTail({"stdout": req.stdout_path, "stderr": req.stderr_path})
-        await server.start()
-        try:
-            result = await self.executor.start(req, lambda pid: None)
-        finally:
-            await server.close()
-        output = "\n".join(line for _, line in tail.read(final=True))
-        tail.remove()
-        if not received:
-            why = result.error or (
-                f"exited with status {result.exit_code}"
-                if result.reason == "exited"
-                else result.reason
-            )
-            message = f"registering {version.workflow} failed: the code {why}\n{output}".strip()
-            self.services.store.fail_version(version.id, message)
-            raise RegistrationFailed(message)
-        return received
-
-
-def _request_for(
-    version: WorkflowVersion,
-    *,
-    run_id: str,
-    attempt: int,
-    base: Path,
-    memory_bytes: int,
-    timeout_s: float,
-    mode: str,
-) -> RunRequest:
-    return RunRequest(
-        run_id=run_id,
-        attempt=attempt,
-        version_id=version.id,
-        kind=version.kind,
-        target=version.target,
-        code_dir=version.code_dir,
-        socket_path=f"{base}.sock",
-        stdout_path=f"{base}.out",
-        stderr_path=f"{base}.err",
-        memory_bytes=memory_bytes,
-        timeout_s=timeout_s,
-        mode=mode,
-        argv=tuple(shlex.split(version.target)) if version.kind == "command" else (),
-    )
+        return await self.registrar.register(version)

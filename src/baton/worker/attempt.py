@@ -12,11 +12,12 @@ from typing import Any
 
 from baton.core.models import Claim, ErrorType, Run
 from baton.core.plans import PLANS
-from baton.errors import InvalidInput, RunNotFound
+from baton.errors import InvalidInput
 from baton.executor.process import RunResult
 from baton.executor.protocol import Handler, ProtocolError, Request
-from baton.services import Services, decode_b64_json
+from baton.services import decode_b64_json
 from baton.store import Outcome
+from baton.worker.link import WorkerLink
 
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 MAX_WAIT_MS = 10_000
@@ -36,18 +37,18 @@ def _error_body(child: Run) -> dict[str, Any]:
 class AttemptState:
     claim: Claim
     worker_id: str
-    services: Services
+    link: WorkerLink
     outcome: Outcome | None = None
     outstanding: set[str] = field(default_factory=set)
     waiting: bool = False
     canceled: bool = False  # a cancel arrived, possibly before the process existed
     tail: LogTail | None = None
 
-    def flush_logs(self, final: bool = False) -> None:
+    async def flush_logs(self, final: bool = False) -> None:
         if self.tail is not None:
             lines = self.tail.read(final=final)
             if lines:
-                self.services.store.append_logs(self.run.id, self.claim.attempt, lines)
+                await self.link.append_logs(self.run.id, self.claim.attempt, lines)
 
     @property
     def run(self) -> Run:
@@ -64,7 +65,7 @@ class AttemptState:
     async def input(self, req: Request) -> dict[str, Any]:
         timings = {k: int(v) / 1e9 for k, v in req.query.items() if k.startswith("sdk_")}
         if timings:
-            self.services.store.record_timings(self.run.id, self.claim.attempt, timings)
+            await self.link.record_timings(self.run.id, self.claim.attempt, timings)
         run = self.run
         body: dict[str, Any] = {
             "task_name": run.task_name,
@@ -81,8 +82,10 @@ class AttemptState:
         if self.outcome is not None:
             return {}  # the first callback decides; a transport retry is a no-op
         self.outcome = callback_outcome(req.body)
-        self.flush_logs()  # what the task printed is stored before its run shows as ended
-        self.services.finish_attempt(self.run.id, self.claim.attempt, self.worker_id, self.outcome)
+        await self.flush_logs()  # what the task printed is stored before its run shows as ended
+        await self.link.finish_attempt(
+            self.run.id, self.claim.attempt, self.worker_id, self.outcome
+        )
         return {}
 
     async def run_subtask(self, req: Request) -> dict[str, Any]:
@@ -90,7 +93,7 @@ class AttemptState:
         if not isinstance(name, str) or not name:
             raise ProtocolError("task_name must be a non-empty string")
         try:
-            child = self.services.start_child(
+            child_id = await self.link.start_child(
                 self.run,
                 self.claim.attempt,
                 name,
@@ -100,9 +103,9 @@ class AttemptState:
             )
         except InvalidInput as exc:
             raise ProtocolError(str(exc)) from exc
-        self.outstanding.add(child.id)
-        self._set_waiting(True)
-        return {"task_run_id": child.id}
+        self.outstanding.add(child_id)
+        await self._set_waiting(True)
+        return {"task_run_id": child_id}
 
     async def get_subtask_result(self, req: Request) -> dict[str, Any]:
         child_id = req.body.get("task_run_id")
@@ -111,25 +114,25 @@ class AttemptState:
         wait_ms = req.body.get("wait_ms") or 0
         if not isinstance(wait_ms, int) or wait_ms < 0:
             raise ProtocolError("wait_ms must be a non-negative integer")
-        if self.services.get_run(child_id).root_id != self.run.root_id:
-            raise RunNotFound(f"task run {child_id} is not part of this run's chain")
-        child = await self.services.wait_final(child_id, min(wait_ms, MAX_WAIT_MS) / 1000)
+        child = await self.link.wait_child(
+            self.run.root_id, child_id, min(wait_ms, MAX_WAIT_MS) / 1000
+        )
         if not child.status.is_final:
             if child.parent_id == self.run.id:
                 self.outstanding.add(child.id)
-                self._set_waiting(True)
+                await self._set_waiting(True)
             return {"still_running": True}
         self.outstanding.discard(child.id)
         if not self.outstanding:
-            self._set_waiting(False)
+            await self._set_waiting(False)
         if child.status == "completed":
             return {"still_running": False, "complete": {"output": child.output or ""}}
         return {"still_running": False, "error": _error_body(child)}
 
-    def _set_waiting(self, waiting: bool) -> None:
+    async def _set_waiting(self, waiting: bool) -> None:
         if waiting != self.waiting and self.outcome is None:
             self.waiting = waiting
-            self.services.set_waiting(self.run.id, self.claim.attempt, waiting)
+            await self.link.set_waiting(self.run.id, self.claim.attempt, waiting)
 
 
 def _opt_str(value: object) -> str | None:

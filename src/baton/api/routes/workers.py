@@ -1,0 +1,209 @@
+"""``/v1/workers``: the API ``baton worker --server URL`` speaks (claim, heartbeat, report,
+chained calls, code). Token-protected like every ``/v1`` route.
+
+Every call is safe to repeat after a lost answer: a repeated claim at worst leaves an attempt
+the worker hands back, a repeated report answers 409 (the first one was recorded), a repeated
+chained call returns the child the first one started.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from baton import errors
+from baton.bundles.store import read_bundle
+from baton.services import Services
+from baton.worker.link import ServicesLink, claim_waiting
+from baton.worker.wire import claim_to_json, outcome_from_json, run_to_json, version_to_json
+
+router = APIRouter(prefix="/workers", tags=["workers"])
+
+#: The longest a claim or a child wait may block in one request.
+MAX_WAIT_MS = 30_000
+MAX_SLOTS = 1000
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def error_response(exc: errors.BatonError, status: int) -> JSONResponse:
+    """An error body a worker can turn back into the same exception class."""
+    return JSONResponse({"message": exc.message, "error": type(exc).__name__}, status_code=status)
+
+
+class ClaimBody(BaseModel):
+    worker_id: Annotated[str, Field(min_length=1, max_length=200)]
+    slots: Annotated[int, Field(ge=0, le=MAX_SLOTS)]
+    wait_ms: Annotated[int, Field(ge=0, le=MAX_WAIT_MS)] = 0
+
+
+class WorkerBody(BaseModel):
+    worker_id: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class AttemptRef(BaseModel):
+    run_id: str
+    attempt: Annotated[int, Field(ge=0)]
+
+
+class FinishBody(AttemptRef):
+    worker_id: str
+    outcome: dict[str, Any]
+
+
+class StartedBody(AttemptRef):
+    pid: int
+
+
+class ExitBody(AttemptRef):
+    exit_code: int | None = None
+    peak_rss_kb: int | None = None
+    cpu_s: float | None = None
+
+
+class TimingsBody(AttemptRef):
+    timings: dict[str, float]
+
+
+class LogsBody(AttemptRef):
+    lines: list[tuple[str, str]]
+
+
+class WaitingBody(AttemptRef):
+    waiting: bool
+
+
+class ChildBody(AttemptRef):
+    task_name: Annotated[str, Field(min_length=1)]
+    input: Any = None
+    idempotency_key: str | None = None
+    created_key: str | None = None
+
+
+class WaitChildBody(BaseModel):
+    root_id: str
+    child_id: str
+    wait_ms: Annotated[int, Field(ge=0, le=MAX_WAIT_MS)] = 0
+
+
+@router.post("/claim", summary="Lease attempts to a worker (long poll up to wait_ms)")
+async def claim(body: ClaimBody, request: Request) -> dict[str, Any]:
+    services = _services(request)
+    claims = await claim_waiting(services, body.worker_id, body.slots, body.wait_ms / 1000)
+    return {"claims": [claim_to_json(c) for c in claims], "lease_s": services.config.lease_s}
+
+
+@router.post("/heartbeat", summary="Renew a worker's leases; the attempts it still owns")
+async def heartbeat(body: WorkerBody, request: Request) -> dict[str, Any]:
+    services = _services(request)
+    owned = await ServicesLink(services).heartbeat(body.worker_id)
+    return {"attempts": [list(a) for a in owned], "lease_s": services.config.lease_s}
+
+
+@router.post("/attempts/finish", summary="Report how an attempt ended (409: not yours any more)")
+async def finish(body: FinishBody, request: Request) -> Response:
+    try:
+        outcome = outcome_from_json(body.outcome)
+    except (TypeError, ValueError) as exc:
+        raise errors.InvalidInput(f"outcome is malformed: {exc}") from exc
+    run = _services(request).finish_attempt(body.run_id, body.attempt, body.worker_id, outcome)
+    if run is None:
+        return JSONResponse(
+            {
+                "message": f"attempt {body.attempt} of task run {body.run_id} is no longer "
+                f"worker {body.worker_id}'s (its lease expired, the run was canceled or the "
+                "attempt was already reported): the report was dropped",
+                "code": "lease_lost",
+            },
+            status_code=409,
+        )
+    return JSONResponse({"status": str(run.status)})
+
+
+@router.post("/attempts/started", summary="Record an attempt's process id")
+async def started(body: StartedBody, request: Request) -> dict[str, Any]:
+    _services(request).store.attempt_started(body.run_id, body.attempt, body.pid)
+    return {}
+
+
+@router.post("/attempts/exit", summary="Record how an attempt's process exited")
+async def exited(body: ExitBody, request: Request) -> dict[str, Any]:
+    _services(request).store.update_attempt_exit(
+        body.run_id,
+        body.attempt,
+        exit_code=body.exit_code,
+        peak_rss_kb=body.peak_rss_kb,
+        cpu_s=body.cpu_s,
+    )
+    return {}
+
+
+@router.post("/attempts/timings", summary="Record an attempt's start-up timings")
+async def timings(body: TimingsBody, request: Request) -> dict[str, Any]:
+    _services(request).store.record_timings(body.run_id, body.attempt, body.timings)
+    return {}
+
+
+@router.post("/attempts/logs", summary="Append log lines of an attempt")
+async def logs(body: LogsBody, request: Request) -> dict[str, Any]:
+    _services(request).store.append_logs(body.run_id, body.attempt, body.lines)
+    return {}
+
+
+@router.post("/attempts/waiting", summary="Mark an attempt as waiting on its children")
+async def waiting(body: WaitingBody, request: Request) -> dict[str, Any]:
+    _services(request).set_waiting(body.run_id, body.attempt, body.waiting)
+    return {}
+
+
+@router.post("/children", summary="Start (or find) the child run of a chained call")
+async def start_child(body: ChildBody, request: Request) -> Response:
+    services = _services(request)
+    try:
+        parent = services.store.get_run(body.run_id, attempts=False)
+        child = services.start_child(
+            parent,
+            body.attempt,
+            body.task_name,
+            body.input,
+            idempotency_key=body.idempotency_key,
+            created_key=body.created_key,
+        )
+    except errors.InvalidInput as exc:
+        return error_response(exc, 400)
+    except (errors.TaskNotFound, errors.RunNotFound) as exc:
+        return error_response(exc, 404)
+    except errors.InvalidTransition as exc:
+        return error_response(exc, 409)
+    return JSONResponse({"task_run_id": child.id})
+
+
+@router.post("/children/wait", summary="A child run once final, or as it is after wait_ms")
+async def wait_child(body: WaitChildBody, request: Request) -> Response:
+    try:
+        child = await ServicesLink(_services(request)).wait_child(
+            body.root_id, body.child_id, body.wait_ms / 1000
+        )
+    except errors.RunNotFound as exc:
+        return error_response(exc, 404)
+    return JSONResponse({"run": run_to_json(child)})
+
+
+@router.get("/versions/{version_id}", summary="A workflow version (where its code is)")
+async def get_version(version_id: str, request: Request) -> dict[str, Any]:
+    return version_to_json(_services(request).store.get_version(version_id))
+
+
+@router.get("/bundles/{digest}", summary="Download a code bundle (tar.gz) by its sha256")
+async def get_bundle(digest: str, request: Request) -> Response:
+    try:
+        data = read_bundle(_services(request).store, digest)
+    except errors.RegistrationFailed as exc:
+        return JSONResponse({"message": exc.message, "code": "not_found"}, status_code=404)
+    return Response(data, media_type="application/gzip")

@@ -1,0 +1,164 @@
+"""One PostgreSQL connection that reconnects by itself, and the migrations that run on it.
+
+Every store call is one transaction run by :meth:`PgConnection.run`. A connection found dead
+(the server restarted, an admin terminated the backend) is replaced; the transaction is run
+again once on the new connection when nothing of it can have been committed, that is, when it
+failed before ``COMMIT`` was sent. Driver errors leave as ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from baton.errors import StoreUnavailable
+from baton.store.migrate import migration_scripts
+
+if TYPE_CHECKING:
+    import psycopg
+
+T = TypeVar("T")
+Cursor = Any  # psycopg.Cursor[dict[str, Any]]; psycopg is an optional dependency
+
+CONNECT_TIMEOUT_S = 5
+#: ``pg_advisory_xact_lock`` keys (one namespace per database): a fixed pair of words, so
+#: Baton's locks are easy to spot in ``pg_locks`` and never collide with each other.
+MIGRATION_LOCK = 0x6261746F6E_0001  # "baton" + 1
+CLAIM_LOCK = 0x6261746F6E_0002
+
+
+def import_psycopg() -> Any:
+    """The ``psycopg`` module, or a ``StoreUnavailable`` that says how to install it."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise StoreUnavailable(
+            "the PostgreSQL backend needs psycopg: pip install 'baton-workflows[postgres]'"
+        ) from exc
+    return psycopg
+
+
+def describe(url: str) -> str:
+    """``host:port/dbname`` of ``url`` for messages (never the password)."""
+    psycopg = import_psycopg()
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return "the configured server"
+    host = info.get("host") or "localhost"
+    return f"{host}:{info.get('port') or 5432}/{info.get('dbname') or info.get('user') or ''}"
+
+
+def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[dict[str, Any]]:
+    """A new connection with dict rows; ``StoreUnavailable`` if the server cannot be reached."""
+    driver = import_psycopg()
+    from psycopg.rows import dict_row
+
+    try:
+        conn = driver.connect(
+            url,
+            autocommit=autocommit,
+            row_factory=dict_row,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name="baton",
+        )
+    except driver.Error as exc:
+        raise StoreUnavailable(f"cannot connect to PostgreSQL at {describe(url)}: {exc}") from exc
+    return cast("psycopg.Connection[dict[str, Any]]", conn)
+
+
+class PgConnection:
+    """A lock-guarded connection: one transaction at a time, from any thread."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._psycopg = import_psycopg()
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection[dict[str, Any]] | None = None
+        self._closed = False
+        with self._lock:
+            self._connection()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(self._psycopg.Error):
+                conn.close()
+
+    def _connection(self) -> psycopg.Connection[dict[str, Any]]:
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            self._drop()
+            conn = self._conn = connect(self.url)
+        return conn
+
+    def run(self, body: Callable[[Cursor], T]) -> T:
+        """Run ``body(cursor)`` in one transaction and commit it; retried once on a new
+        connection if the old one was found dead before anything was committed."""
+        with self._lock:
+            for attempt in range(2):
+                conn = self._connection()
+                committing = False
+                try:
+                    with conn.cursor() as cur:
+                        result = body(cur)
+                    committing = True
+                    conn.commit()
+                    return result
+                except self._psycopg.Error as exc:
+                    lost = conn.closed or conn.broken
+                    self._rollback(conn)
+                    if lost:
+                        self._drop()
+                        if attempt == 0 and not committing:
+                            continue
+                    raise StoreUnavailable(f"PostgreSQL error: {exc}".strip()) from exc
+                except BaseException:
+                    self._rollback(conn)
+                    raise
+            raise AssertionError("unreachable")  # pragma: no cover
+
+    def _rollback(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+        if conn.closed or conn.broken:
+            return
+        try:
+            conn.rollback()
+        except self._psycopg.Error:
+            self._drop()
+
+
+def migrate(db: PgConnection, *, upto: int | None = None) -> None:
+    """Apply each ``migrations/postgres`` script not yet applied, in order, in one transaction.
+
+    A transaction-scoped advisory lock makes a second process starting at the same moment
+    wait, then find the scripts applied. ``upto`` stops after that version (tests use it to
+    build an old schema).
+    """
+
+    def body(cur: Cursor) -> None:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+            "name text NOT NULL, applied_at double precision NOT NULL)"
+        )
+        cur.execute("SELECT version FROM schema_migrations")
+        done = {r["version"] for r in cur.fetchall()}
+        for version, name, sql in migration_scripts("postgres"):
+            if version in done or (upto is not None and version > upto):
+                continue
+            cur.execute(sql)
+            cur.execute(
+                "INSERT INTO schema_migrations VALUES (%s, %s, %s)", (version, name, time.time())
+            )
+
+    db.run(body)

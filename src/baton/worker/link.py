@@ -1,0 +1,217 @@
+"""``WorkerLink``: what a worker needs from the engine, in-process or over HTTP.
+
+``ServicesLink`` calls ``Services`` directly (``baton dev``, ``baton serve`` with its embedded
+worker); ``HttpLink`` (``baton.worker.http_link``) calls a server's ``/v1/workers`` routes
+(``baton worker --server URL``). The worker loop and ``AttemptState`` only see this protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import Sequence
+from typing import Protocol
+
+from baton.core.models import Claim, Run, WorkflowVersion, utcnow
+from baton.errors import RunNotFound
+from baton.services import Services
+from baton.store import Outcome
+
+
+class WorkerLink(Protocol):
+    """The engine as a worker sees it. Every call is safe to repeat after a lost answer."""
+
+    async def claim(self, worker_id: str, slots: int, wait_s: float) -> list[Claim]:
+        """Lease up to ``slots`` attempts; waits up to ``wait_s`` for work when none is due."""
+        ...
+
+    async def heartbeat(self, worker_id: str) -> list[tuple[str, int]]:
+        """Renew this worker's leases; the attempts it still owns."""
+        ...
+
+    async def finish_attempt(
+        self, run_id: str, attempt: int, worker_id: str, outcome: Outcome
+    ) -> bool:
+        """Report how an attempt ended; ``False`` if it was no longer this worker's."""
+        ...
+
+    async def attempt_started(self, run_id: str, attempt: int, pid: int) -> None: ...
+
+    async def attempt_exit(
+        self,
+        run_id: str,
+        attempt: int,
+        *,
+        exit_code: int | None,
+        peak_rss_kb: int | None,
+        cpu_s: float | None,
+    ) -> None: ...
+
+    async def record_timings(
+        self, run_id: str, attempt: int, timings: dict[str, float]
+    ) -> None: ...
+
+    async def append_logs(
+        self, run_id: str, attempt: int, lines: Sequence[tuple[str, str]]
+    ) -> None: ...
+
+    async def set_waiting(self, run_id: str, attempt: int, waiting: bool) -> None: ...
+
+    async def start_child(
+        self,
+        parent: Run,
+        parent_attempt: int,
+        task_name: str,
+        encoded_input: object,
+        *,
+        idempotency_key: str | None,
+        created_key: str | None,
+    ) -> str:
+        """Start (or find, for a repeated call) the child of a chained call; its run id."""
+        ...
+
+    async def wait_child(self, root_id: str, child_id: str, timeout_s: float) -> Run:
+        """The child once final, or as it is after ``timeout_s``; ``RunNotFound`` if it is
+        not part of the chain rooted at ``root_id``."""
+        ...
+
+    async def get_version(self, version_id: str) -> WorkflowVersion: ...
+
+    async def get_bundle(self, digest: str) -> bytes:
+        """The tar.gz bundle with this sha256 hex digest."""
+        ...
+
+
+class WorkSignal:
+    """Wakes claim long-polls when ``Services`` says a run may have become claimable."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def wake(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    def current(self) -> asyncio.Event:
+        """The event the next ``wake()`` sets."""
+        return self._event
+
+
+_signals: weakref.WeakKeyDictionary[Services, WorkSignal] = weakref.WeakKeyDictionary()
+
+
+def work_signal(services: Services) -> WorkSignal:
+    """The one ``WorkSignal`` of ``services`` (hooked into ``on_work`` on first use)."""
+    signal = _signals.get(services)
+    if signal is None:
+        signal = _signals[services] = WorkSignal()
+        services.on_work(signal.wake)
+    return signal
+
+
+#: The longest a claim long-poll sleeps before looking at the queue again (covers wake-ups
+#: another process made that this one could not see).
+CLAIM_RECHECK_S = 1.0
+
+
+async def claim_waiting(
+    services: Services, worker_id: str, slots: int, wait_s: float
+) -> list[Claim]:
+    """``Services.claim``, waiting up to ``wait_s`` for claimable work if there is none."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(0.0, wait_s)
+    signal = work_signal(services)
+    while True:
+        event_before = signal.current()  # a wake after this point must not be missed
+        claims = services.claim(worker_id, slots) if slots > 0 else []
+        left = deadline - loop.time()
+        if claims or left <= 0:
+            return claims
+        timeout = min(left, CLAIM_RECHECK_S)
+        due = services.store.next_due(now=utcnow())
+        if due is not None:
+            timeout = min(timeout, max(0.0, (due - utcnow()).total_seconds()))
+        if event_before.is_set():
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event_before.wait(), timeout)
+
+
+class ServicesLink:
+    """``WorkerLink`` over in-process ``Services``."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def claim(self, worker_id: str, slots: int, wait_s: float) -> list[Claim]:
+        return await claim_waiting(self.services, worker_id, slots, wait_s)
+
+    async def heartbeat(self, worker_id: str) -> list[tuple[str, int]]:
+        config = self.services.config
+        return self.services.store.heartbeat(worker_id, lease_s=config.lease_s, now=utcnow())
+
+    async def finish_attempt(
+        self, run_id: str, attempt: int, worker_id: str, outcome: Outcome
+    ) -> bool:
+        return self.services.finish_attempt(run_id, attempt, worker_id, outcome) is not None
+
+    async def attempt_started(self, run_id: str, attempt: int, pid: int) -> None:
+        self.services.store.attempt_started(run_id, attempt, pid)
+
+    async def attempt_exit(
+        self,
+        run_id: str,
+        attempt: int,
+        *,
+        exit_code: int | None,
+        peak_rss_kb: int | None,
+        cpu_s: float | None,
+    ) -> None:
+        self.services.store.update_attempt_exit(
+            run_id, attempt, exit_code=exit_code, peak_rss_kb=peak_rss_kb, cpu_s=cpu_s
+        )
+
+    async def record_timings(self, run_id: str, attempt: int, timings: dict[str, float]) -> None:
+        self.services.store.record_timings(run_id, attempt, timings)
+
+    async def append_logs(
+        self, run_id: str, attempt: int, lines: Sequence[tuple[str, str]]
+    ) -> None:
+        self.services.store.append_logs(run_id, attempt, lines)
+
+    async def set_waiting(self, run_id: str, attempt: int, waiting: bool) -> None:
+        self.services.set_waiting(run_id, attempt, waiting)
+
+    async def start_child(
+        self,
+        parent: Run,
+        parent_attempt: int,
+        task_name: str,
+        encoded_input: object,
+        *,
+        idempotency_key: str | None,
+        created_key: str | None,
+    ) -> str:
+        child = self.services.start_child(
+            parent,
+            parent_attempt,
+            task_name,
+            encoded_input,
+            idempotency_key=idempotency_key,
+            created_key=created_key,
+        )
+        return child.id
+
+    async def wait_child(self, root_id: str, child_id: str, timeout_s: float) -> Run:
+        if self.services.store.get_run(child_id, attempts=False).root_id != root_id:
+            raise RunNotFound(f"task run {child_id} is not part of this run's chain")
+        return await self.services.wait_final(child_id, timeout_s)
+
+    async def get_version(self, version_id: str) -> WorkflowVersion:
+        return self.services.store.get_version(version_id)
+
+    async def get_bundle(self, digest: str) -> bytes:
+        from baton.bundles.store import read_bundle
+
+        return read_bundle(self.services.store, digest)
