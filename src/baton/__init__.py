@@ -14,7 +14,7 @@ from baton.errors import (
     TaskRunError,
     TimeoutError,
 )
-from baton.sdk import TaskContext, TaskInstance, TaskRunMetadata, Workflows
+from baton.sdk import TaskContext, TaskInstance, TaskRunMetadata, Workflows, checkpoint, restore
 
 __all__ = [
     "AwaitableTaskRun",
@@ -35,4 +35,6 @@ __all__ = [
     "TaskRunMetadata",
     "TimeoutError",
     "Workflows",
+    "checkpoint",
+    "restore",
 ]

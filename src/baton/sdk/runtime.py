@@ -19,6 +19,7 @@ from baton.core.models import JSON
 from baton.errors import BatonError, NonRetryableError, TaskNotFound
 from baton.sdk import wire
 from baton.sdk.chain import RunState, current_run
+from baton.sdk.checkpoint import load_checkpoints
 from baton.sdk.context import TaskContext, TaskRunMetadata
 from baton.sdk.sockclient import SocketClient
 from baton.sdk.task import TaskSpec
@@ -105,7 +106,10 @@ async def attempt(registry: Mapping[str, TaskSpec], socket_path: str, started_at
         spec = registry.get(name)
         if spec is None:
             raise TaskNotFound(f"Task '{name}' not found")
-        output = await _execute(spec, args, kwargs, RunState(client, metadata))
+        state = RunState(client, metadata)
+        if metadata.attempt > 0:
+            state.checkpoints.update(await load_checkpoints(client))
+        output = await _execute(spec, args, kwargs, state)
     except Exception as exc:
         traceback.print_exception(exc)
         await _callback(client, {"error": _error(exc)})
