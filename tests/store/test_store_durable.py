@@ -222,6 +222,6 @@ def test_code_schedules_follow_the_registered_version_and_keep_their_pause(kit: 
     [kept] = kit.store.list_schedules()
     kit.store.sync_code_schedules("wf", {}, now=utc())
 
-    assert (made.id, made.source, made.spec.timezone) == ("code:wf/square", "code", "Europe/Paris")
+    assert (made.id, made.source, made.spec.timezone) == ("code:wf:square", "code", "Europe/Paris")
     assert (kept.paused, kept.spec.cron) == (True, "0 4 * * *")
     assert kit.store.list_schedules() == []

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baton import errors
-from baton.api.routes import task_runs, tasks
+from baton.api.routes import durable, task_runs, tasks
 from baton.services import Services
 
 MAX_BODY_BYTES = 4 * 1024 * 1024 + 64 * 1024
@@ -22,6 +22,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024 + 64 * 1024
 ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (errors.TaskNotFound, 404),
     (errors.RunNotFound, 404),
+    (errors.ScheduleNotFound, 404),
     (errors.InvalidInput, 400),
     (errors.InvalidTransition, 409),
     (errors.QueueFull, 429),
@@ -136,6 +137,7 @@ def create_app(
     app.state.services = services
     app.include_router(task_runs.router, prefix="/v1")
     app.include_router(tasks.router, prefix="/v1")
+    app.include_router(durable.router, prefix="/v1")
     if require_token:
         app.middleware("http")(_TokenCheck(services))
     app.add_exception_handler(errors.BatonError, _baton_error)  # type: ignore[arg-type]

@@ -332,7 +332,7 @@ class SQLiteDurable:
                     "timezone = excluded.timezone, input = excluded.input, "
                     "overlap = excluded.overlap, catchup_s = excluded.catchup_s",
                     (
-                        f"code:{workflow}/{task_name}",
+                        f"code:{workflow}:{task_name}",
                         workflow,
                         task_name,
                         spec.cron,
