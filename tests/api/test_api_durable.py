@@ -5,6 +5,10 @@ from __future__ import annotations
 import httpx
 from api_kit import assert_json_error, start, wait_final
 
+from baton.core.durable import ScheduleSpec, next_tick
+from baton.scheduler.cron import CronScheduler
+from baton.server import Engine
+
 
 async def test_schedule_lifecycle_create_list_pause_resume_delete(
     client: httpx.AsyncClient,
@@ -13,7 +17,7 @@ async def test_schedule_lifecycle_create_list_pause_resume_delete(
         "/v1/schedules",
         json={
             "task": "squares/calculate_square",
-            "cron": "*/5 * * * *",
+            "cron": "0 0 1 1 *",  # yearly: no tick fires during the test
             "timezone": "Europe/Paris",
             "input": [3],
             "overlap": "queue",
@@ -101,3 +105,18 @@ async def test_checkpoints_of_a_run_without_any_are_empty(client: httpx.AsyncCli
 
     assert got.json() == {"checkpoints": {}}
     assert_json_error(await client.get("/v1/task-runs/trn-nope/checkpoints"), 404, "trn-nope")
+
+
+async def test_run_details_name_the_schedule_that_started_the_run(
+    client: httpx.AsyncClient, engine: Engine
+) -> None:
+    services = engine.services
+    spec = ScheduleSpec("0 0 1 1 *", input=[3])  # yearly: the engine's own loop stays idle
+    schedule = services.create_schedule("squares/calculate_square", spec)
+    tick = next_tick(spec, schedule.created_at)
+    [fired] = CronScheduler(services, clock=lambda: tick).run_due()
+
+    run = (await client.get(f"/v1/task-runs/{fired.run_id}")).json()
+
+    assert run["scheduleId"] == schedule.id
+    assert (await wait_final(client, fired.run_id))["results"] == [9]

@@ -21,7 +21,7 @@ async def client(engine: Engine) -> AsyncIterator[BatonAsync]:
 
 async def test_schedules_round_trip_through_the_async_client(client: BatonAsync) -> None:
     made = await client.durable.create_schedule(
-        "squares/calculate_square", "0 * * * *", [5], timezone="Asia/Tokyo", overlap="cancel"
+        "squares/calculate_square", "0 0 1 1 *", [5], timezone="Asia/Tokyo", overlap="cancel"
     )
     paused = await client.durable.pause_schedule(made.id)
     listed = await client.durable.list_schedules()
@@ -30,7 +30,7 @@ async def test_schedules_round_trip_through_the_async_client(client: BatonAsync)
 
     assert (made.task_slug, made.cron, made.timezone, made.overlap) == (
         "squares/calculate_square",
-        "0 * * * *",
+        "0 0 1 1 *",
         "Asia/Tokyo",
         "cancel",
     )

@@ -184,3 +184,22 @@ async def test_duplicate_idempotency_key_returns_the_first_run(start_engine: Sta
 
     assert again.id == first.id
     assert other.id != first.id
+
+
+async def test_task_schedule_in_code_is_registered_with_its_workflow(
+    start_engine: StartEngine,
+) -> None:
+    engine = await start_engine("durable_flows", scheduler=False)
+
+    [schedule] = engine.services.list_schedules()
+
+    assert (schedule.id, schedule.source, schedule.slug) == (
+        "code:durable_flows:nightly",
+        "code",
+        "durable_flows/nightly",
+    )
+    assert (schedule.spec.cron, schedule.spec.timezone, schedule.spec.input) == (
+        "0 3 * * *",
+        "Europe/Paris",
+        ["nightly"],
+    )

@@ -11,7 +11,8 @@ ALTER TABLE runs ADD COLUMN escalate_plans INTEGER NOT NULL DEFAULT 0;
 -- The schedule that started this run (NULL for other runs).
 ALTER TABLE runs ADD COLUMN schedule_id TEXT;
 
-CREATE INDEX runs_pending_priority ON runs (priority DESC, seq) WHERE status = 'pending';
+-- status first, so the planner picks it for the claim (status = ?) and reads it in order.
+CREATE INDEX runs_claim ON runs (status, priority DESC, seq);
 CREATE INDEX runs_concurrency ON runs (concurrency_key, status)
     WHERE concurrency_key IS NOT NULL;
 CREATE INDEX runs_schedule ON runs (schedule_id, status) WHERE schedule_id IS NOT NULL;
