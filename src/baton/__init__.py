@@ -16,7 +16,7 @@ from baton.errors import (
     TaskRunError,
     TimeoutError,
 )
-from baton.sdk import TaskContext, TaskInstance, TaskRunMetadata, Workflows
+from baton.sdk import TaskContext, TaskInstance, TaskRunMetadata, Workflows, checkpoint, restore
 
 if TYPE_CHECKING:
     from baton.client import AwaitableTaskRun, Baton, BatonAsync, TaskRun, TaskRunDetails
@@ -44,6 +44,8 @@ __all__ = [
     "TaskRunMetadata",
     "TimeoutError",
     "Workflows",
+    "checkpoint",
+    "restore",
 ]
 
 

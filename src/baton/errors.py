@@ -5,6 +5,7 @@ Tree::
     BatonError
     ├── TaskNotFound          a task slug or name that no workflow version defines
     ├── RunNotFound           a run id the store does not know
+    ├── ScheduleNotFound      a schedule id the store does not know
     ├── InvalidInput          input that does not bind to the task's signature, or is not JSON
     ├── InvalidTransition     an action the run's state does not allow (cancel a finished run)
     ├── StoreUnavailable      the database cannot be reached or answered with an error
@@ -33,6 +34,7 @@ __all__ = [
     "RateLimitError",
     "RegistrationFailed",
     "RunNotFound",
+    "ScheduleNotFound",
     "ServerError",
     "StoreUnavailable",
     "TaskCanceled",
@@ -59,6 +61,10 @@ class TaskNotFound(BatonError):
 
 class RunNotFound(BatonError):
     """No task run has that id."""
+
+
+class ScheduleNotFound(BatonError):
+    """No schedule has that id."""
 
 
 class InvalidInput(BatonError):

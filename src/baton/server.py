@@ -19,6 +19,7 @@ from baton.bundles.cache import CodeCache
 from baton.core.models import TaskDef, WorkflowVersion
 from baton.errors import RegistrationFailed
 from baton.executor.process import LocalProcessExecutor
+from baton.scheduler.cron import CronScheduler
 from baton.services import EngineConfig, Services
 from baton.store import Store, open_store
 from baton.worker.agent import LocalWorker
@@ -86,6 +87,7 @@ class Engine:
         *,
         config: EngineConfig | None = None,
         worker: bool = True,
+        scheduler: bool = True,
     ) -> None:
         self.store = open_store(store) if isinstance(store, str) else store
         self.services = Services(self.store, config)
@@ -101,6 +103,9 @@ class Engine:
             )
         )
         self._worker_task: asyncio.Task[None] | None = None
+        # the cron loop (docs/durable.md); every server may run one, each tick fires once
+        self.scheduler = CronScheduler(self.services) if scheduler else None
+        self._scheduler_task: asyncio.Task[None] | None = None
 
     async def register(self, target: Target, slug: str | None = None) -> list[TaskDef]:
         """Register ``target`` as a new version of workflow ``slug``; returns its tasks."""
@@ -114,8 +119,16 @@ class Engine:
         if self._worker_task is None:
             work = self.worker.run() if self.worker is not None else reap_leases(self.services)
             self._worker_task = asyncio.create_task(work, name="worker")
+        if self.scheduler is not None and self._scheduler_task is None:
+            self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="scheduler")
 
     async def stop(self) -> None:
+        if self._scheduler_task is not None and self.scheduler is not None:
+            self.scheduler.stop()
+            self._scheduler_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler_task
+            self._scheduler_task = None
         if self.worker is not None:
             await self.worker.stop()
         else:

@@ -16,12 +16,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from baton.binding import check_input
+from baton.core.durable import check_durable_options, concurrency_group
 from baton.core.ids import new_id
 from baton.core.models import JSON, Claim, NewRun, Run, RunStatus, Task, TaskDef, utcnow
 from baton.core.plans import DEFAULT_PLAN, DEFAULT_TIMEOUT_S, PLANS, check_plan, check_timeout
 from baton.core.retry import DEFAULT_RETRY
 from baton.errors import BatonError, InvalidInput, RegistrationFailed, TaskNotFound
 from baton.events import RunEvents
+from baton.services_durable import DurableServices
 from baton.store import ChildCall, LogLine, Outcome, RunFilter, Store
 
 log = logging.getLogger("baton.services")
@@ -78,9 +80,10 @@ def check_task_def(task: TaskDef) -> None:
         check_timeout(task.options.timeout_seconds)
     if task.options.plan is not None:
         check_plan(task.options.plan)
+    check_durable_options(task)
 
 
-class Services:
+class Services(DurableServices):
     """The engine's operations over one store."""
 
     def __init__(self, store: Store, config: EngineConfig | None = None) -> None:
@@ -91,6 +94,7 @@ class Services:
         self._killers: list[Callable[[Run], None]] = []
         self._unwatch: Callable[[], None] | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._schedule_wakers: list[Callable[[], None]] = []
 
     # hooks ------------------------------------------------------------------------------------
 
@@ -118,6 +122,14 @@ class Services:
 
     def _new_run(self, task: Task, value: JSON, **links: object) -> NewRun:
         options = task.definition.options
+        key, limit = concurrency_group(task.workflow, task.definition, value)
+        durable: dict[str, object] = {
+            "priority": options.priority,
+            "concurrency_key": key,
+            "concurrency_limit": limit,
+            "escalate_plans": options.escalate_plans,
+        }
+        links = {**durable, **links}
         return NewRun(
             id=new_id("trn"),
             task=task,
@@ -148,12 +160,22 @@ class Services:
         *,
         idempotency_key: str | None = None,
         created_key: str | None = None,
+        call_index: int | None = None,
     ) -> Run:
-        """Start the child run of a chained call made by ``parent``'s attempt."""
+        """Start the child run of a chained call made by ``parent``'s attempt.
+
+        A retried parent gets the child an earlier attempt made for the same call (same call
+        order, task and input) unless its task was registered with ``memoize=False``.
+        """
         value = decode_b64_json(encoded_input, "input")
         task = self.store.get_task(parent.workflow, task_name, parent.version_id)
         value = check_input(task.definition, value, slug=task.slug)
-        call = ChildCall(task_name, value, idempotency_key, created_key)
+        memoize = parent_attempt == 0 or (
+            self.store.get_task(
+                parent.workflow, parent.task_name, parent.version_id
+            ).definition.options.memoize
+        )
+        call = ChildCall(task_name, value, idempotency_key, created_key, call_index, memoize)
         new = self._new_run(
             task,
             value,
@@ -274,7 +296,9 @@ class Services:
                 raise InvalidInput(f"task {task.name!r}: {exc}") from exc
         if not tasks:
             raise RegistrationFailed("the workflow registered no tasks")
-        return self.store.register_tasks(version_id, tasks)
+        stored = self.store.register_tasks(version_id, tasks)
+        self.sync_code_schedules(self.store.get_version(version_id).workflow, tasks)
+        return stored
 
     # other processes' changes (several servers on one PostgreSQL database) --------------------
 

@@ -22,9 +22,11 @@ async def start_engine(tmp_path: Path) -> AsyncIterator[StartEngine]:
     """
     engines: list[Engine] = []
 
-    async def start(flows: str, *, concurrency: int = 20) -> Engine:
+    async def start(flows: str, *, concurrency: int = 20, scheduler: bool = True) -> Engine:
         engine = Engine(
-            f"sqlite:///{tmp_path / 'baton.db'}", config=EngineConfig(concurrency=concurrency)
+            f"sqlite:///{tmp_path / 'baton.db'}",
+            config=EngineConfig(concurrency=concurrency),
+            scheduler=scheduler,
         )
         engines.append(engine)
         await engine.start()

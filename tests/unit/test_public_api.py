@@ -25,6 +25,8 @@ def test_baton_all_is_pinned() -> None:
         "TaskRunMetadata",
         "TimeoutError",
         "Workflows",
+        "checkpoint",
+        "restore",
     ]
 
 

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baton import errors
-from baton.api.routes import bundles, task_runs, tasks, workers
+from baton.api.routes import bundles, durable, task_runs, tasks, workers
 from baton.bundles.pack import MAX_BUNDLE_BYTES
 from baton.services import Services
 
@@ -29,6 +29,7 @@ LARGE_BODY_LIMITS = (
 ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (errors.TaskNotFound, 404),
     (errors.RunNotFound, 404),
+    (errors.ScheduleNotFound, 404),
     (errors.InvalidInput, 400),
     (errors.InvalidTransition, 409),
     (errors.QueueFull, 429),
@@ -153,6 +154,7 @@ def create_app(
     app.include_router(workers.router, prefix="/v1")
     app.include_router(bundles.router, prefix="/v1")
     app.state.registrar = registrar
+    app.include_router(durable.router, prefix="/v1")
     if require_token:
         app.middleware("http")(_TokenCheck(services))
     app.add_exception_handler(errors.BatonError, _baton_error)  # type: ignore[arg-type]

@@ -86,6 +86,13 @@ def task_run(run: Run, *, details: bool = False) -> dict[str, Any]:
         out["plan"] = run.plan
         out["timeoutSeconds"] = run.timeout_s
         out["maxRetries"] = run.retry.max_retries
+        # durable runs (docs/durable.md)
+        if run.priority:
+            out["priority"] = run.priority
+        if run.concurrency_key:
+            out["concurrencyKey"] = run.concurrency_key
+        if run.schedule_id:
+            out["scheduleId"] = run.schedule_id
     return out
 
 

@@ -146,13 +146,26 @@ def run_cmd(
 @click.command("start")
 @click.argument("task")
 @click.argument("args_json", required=False)
+@click.option(
+    "--idempotency-key",
+    help="Within 24 h, the same key returns the first run instead of starting another.",
+)
 @url_option
 @token_option
 @json_option
-def start_cmd(task: str, args_json: str | None, url: str, token: str | None, as_json: bool) -> None:
+def start_cmd(
+    task: str,
+    args_json: str | None,
+    idempotency_key: str | None,
+    url: str,
+    token: str | None,
+    as_json: bool,
+) -> None:
     """Start TASK with ARGS_JSON and print the run id without waiting."""
     with _client(url, token) as client:
-        run = client.workflows.start_task(task, _parse_input(args_json))
+        run = client.workflows.start_task(
+            task, _parse_input(args_json), idempotency_key=idempotency_key
+        )
     if as_json:
         _print_json(run)
     else:

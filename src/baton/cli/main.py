@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from baton.cli.client_cmds import run_cmd, runs, start_cmd, tasks_cmd
+from baton.cli.durable_cmds import checkpoints_cmd, pause_cmd, pauses_cmd, resume_cmd, schedules
 from baton.cli.server_cmds import dev, serve, token
 from baton.cli.worker_cmds import deploy, worker
 
@@ -19,6 +20,8 @@ def cli() -> None:
 
 
 for command in (dev, serve, token, run_cmd, start_cmd, runs, tasks_cmd, worker, deploy):
+    cli.add_command(command)
+for command in (schedules, pause_cmd, resume_cmd, pauses_cmd, checkpoints_cmd):
     cli.add_command(command)
 
 

@@ -12,6 +12,7 @@ through ``.workflows``::
 from __future__ import annotations
 
 from baton.client.async_ import AwaitableTaskRun, BatonAsync
+from baton.client.durable import Pause, Schedule, ScheduleTick
 from baton.client.sync import Baton
 from baton.client.types import (
     LogLine,
@@ -27,6 +28,9 @@ __all__ = [
     "Baton",
     "BatonAsync",
     "LogLine",
+    "Pause",
+    "Schedule",
+    "ScheduleTick",
     "Task",
     "TaskAttempt",
     "TaskRun",

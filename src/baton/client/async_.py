@@ -11,6 +11,7 @@ from typing import TypeVar
 import httpx
 
 from baton.client import _calls, _http, _wait
+from baton.client.durable import DurableAPIAsync
 from baton.client.sse import SSEDecoder
 from baton.client.types import LogLine, Task, TaskRun, TaskRunDetails, TaskRunWithCursor
 from baton.errors import BatonError
@@ -306,6 +307,7 @@ class BatonAsync:
             transport=transport,
         )
         self.workflows = WorkflowsAPIAsync(self._http)
+        self.durable = DurableAPIAsync(self.workflows._send)  # schedules, pauses, checkpoints
 
     async def close(self) -> None:
         """Closes the connection pool."""

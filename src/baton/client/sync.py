@@ -10,6 +10,7 @@ from typing import TypeVar
 import httpx
 
 from baton.client import _calls, _http, _wait
+from baton.client.durable import DurableAPI
 from baton.client.sse import SSEDecoder
 from baton.client.types import LogLine, Task, TaskRun, TaskRunDetails, TaskRunWithCursor
 from baton.errors import BatonError
@@ -272,6 +273,7 @@ class Baton:
             transport=transport,
         )
         self.workflows = WorkflowsAPI(self._http)
+        self.durable = DurableAPI(self.workflows._send)  # schedules, pauses, checkpoints
 
     def close(self) -> None:
         """Closes the connection pool."""

@@ -95,6 +95,13 @@ class TaskOptions:
     retry: Retry | None = None
     timeout_seconds: int | None = None
     plan: str | None = None
+    # Baton extensions (docs/durable.md); sent on the wire only when not the default.
+    memoize: bool = True
+    priority: int = 0
+    concurrency: int | None = None
+    concurrency_key: str | None = None
+    escalate_plans: bool = False
+    schedule: dict[str, Any] | None = None  # ScheduleSpec.to_wire()
 
     def to_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -104,16 +111,47 @@ class TaskOptions:
             out["timeout_seconds"] = self.timeout_seconds
         if self.plan:
             out["plan"] = self.plan
+        out.update(_durable_to_wire(self))
         return out
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> TaskOptions:
         retry = data.get("retry")
+        schedule = data.get("schedule")
         return cls(
             retry=Retry.from_wire(retry) if isinstance(retry, dict) else None,
             timeout_seconds=data.get("timeout_seconds") or None,
             plan=data.get("plan") or None,
+            memoize=data.get("memoize") is not False,
+            priority=_int_or(data.get("priority"), 0) or 0,
+            concurrency=_int_or(data.get("concurrency"), None),
+            concurrency_key=data.get("concurrency_key") or None,
+            escalate_plans=data.get("escalate_plans") is True,
+            schedule=schedule if isinstance(schedule, dict) else None,
         )
+
+
+def _int_or(value: object, default: int | None) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return default
+
+
+def _durable_to_wire(options: TaskOptions) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not options.memoize:
+        out["memoize"] = False
+    if options.priority:
+        out["priority"] = options.priority
+    if options.concurrency is not None:
+        out["concurrency"] = options.concurrency
+    if options.concurrency_key:
+        out["concurrency_key"] = options.concurrency_key
+    if options.escalate_plans:
+        out["escalate_plans"] = True
+    if options.schedule:
+        out["schedule"] = options.schedule
+    return out
 
 
 @dataclass(frozen=True)
@@ -214,6 +252,9 @@ class Run:
     error_type: str | None = None
     traceback: str | None = None
     attempts: tuple[Attempt, ...] = ()
+    priority: int = 0
+    concurrency_key: str | None = None
+    schedule_id: str | None = None
 
     @property
     def slug(self) -> str:
@@ -252,6 +293,11 @@ class NewRun:
     root_id: str | None = None
     parent_attempt: int | None = None
     idempotency_key: str | None = None
+    priority: int = 0
+    concurrency_key: str | None = None  # runs sharing a key share ``concurrency_limit``
+    concurrency_limit: int | None = None
+    escalate_plans: bool = False
+    schedule_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NoReturn, TypeAlias, overload
 
+from baton.core.durable import ScheduleSpec
 from baton.core.models import TaskDef, TaskOptions
 from baton.core.plans import check_plan, check_timeout
 from baton.core.retry import Retry
@@ -90,6 +91,12 @@ class Workflows:
         retry: RetryConfig | None = None,
         timeout_seconds: int | None = None,
         plan: str | None = None,
+        memoize: bool = True,
+        priority: int = 0,
+        concurrency: int | None = None,
+        concurrency_key: str | None = None,
+        escalate_plans: bool = False,
+        schedule: str | Mapping[str, Any] | None = None,
     ) -> Callable[[Callable[..., Any]], TaskSpec]: ...
 
     def task(
@@ -101,6 +108,12 @@ class Workflows:
         retry: RetryConfig | None = None,
         timeout_seconds: int | None = None,
         plan: str | None = None,
+        memoize: bool = True,
+        priority: int = 0,
+        concurrency: int | None = None,
+        concurrency_key: str | None = None,
+        escalate_plans: bool = False,
+        schedule: str | Mapping[str, Any] | None = None,
     ) -> TaskSpec | Callable[[Callable[..., Any]], TaskSpec]:
         """Register a sync or async function as a task; use bare or with options.
 
@@ -110,6 +123,17 @@ class Workflows:
             retry: overrides the app's ``default_retry``.
             timeout_seconds: overrides the app's ``default_timeout`` (30 to 86400).
             plan: overrides the app's ``default_plan``.
+            memoize: a retried run gets the children its earlier attempts made for the same
+                calls (default); ``False`` starts every child afresh.
+            priority: claim order, higher first (-1000 to 1000, default 0).
+            concurrency: most runs of this task running at once (per ``concurrency_key``
+                value when one is set).
+            concurrency_key: an input field; runs with the same value share ``concurrency``
+                (1 if not set): e.g. one run per customer at a time.
+            escalate_plans: retry an attempt killed for memory on the next plan up.
+            schedule: a cron expression (``"*/5 * * * *"``), or a dict with ``cron`` and
+                any of ``timezone``, ``input``, ``overlap``, ``catchup_s``
+                (``docs/durable.md``).
 
         Returns:
             The ``TaskSpec`` (or a decorator making one, when called with options).
@@ -121,6 +145,14 @@ class Workflows:
             retry=check_retry(retry) or self.default_retry,
             timeout_seconds=_check_timeout(timeout_seconds) or self.default_timeout,
             plan=_check_plan(plan) or self.default_plan,
+            **durable_options(
+                memoize=memoize,
+                priority=priority,
+                concurrency=concurrency,
+                concurrency_key=concurrency_key,
+                escalate_plans=escalate_plans,
+                schedule=schedule,
+            ),
         )
 
         def decorate(f: Callable[..., Any]) -> TaskSpec:
@@ -180,6 +212,38 @@ class Workflows:
         if mode == "run":
             sys.exit(runtime.run_attempt(self._registry, socket_path))
         sys.exit(runtime.register(self._registry, socket_path))
+
+
+def durable_options(
+    *,
+    memoize: bool,
+    priority: int,
+    concurrency: int | None,
+    concurrency_key: str | None,
+    escalate_plans: bool,
+    schedule: str | Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The durable ``TaskOptions`` fields, checked (``ValueError`` with what is wrong)."""
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise ValueError(f"priority must be an int, got {priority!r}")
+    if not -1000 <= priority <= 1000:
+        raise ValueError(f"priority must be from -1000 to 1000, got {priority}")
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
+        raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
+    if concurrency_key is not None and (
+        not isinstance(concurrency_key, str) or not concurrency_key
+    ):
+        raise ValueError("concurrency_key must name an input field")
+    return {
+        "memoize": bool(memoize),
+        "priority": priority,
+        "concurrency": concurrency,
+        "concurrency_key": concurrency_key,
+        "escalate_plans": bool(escalate_plans),
+        "schedule": None if schedule is None else ScheduleSpec.coerce(schedule).to_wire(),
+    }
 
 
 def _name_of(func: Callable[..., Any]) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import uuid
-from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,11 @@ class RunState:
 
     client: SocketClient
     metadata: TaskRunMetadata
+    # Each chained call's order in this attempt: a retried attempt making the same calls in
+    # the same order gets the children the earlier attempt made (docs/durable.md).
+    call_order: Iterator[int] = field(default_factory=itertools.count)
+    # This run's checkpoints as the attempt started (filled on retries), updated as it saves.
+    checkpoints: dict[str, Any] = field(default_factory=dict)
 
 
 current_run: contextvars.ContextVar[RunState | None] = contextvars.ContextVar(
@@ -51,8 +57,11 @@ class TaskInstance:
         name: the task name the child was submitted under.
     """
 
-    def __init__(self, name: str, client: SocketClient, payload: str) -> None:
+    def __init__(
+        self, name: str, client: SocketClient, payload: str, call_index: int | None = None
+    ) -> None:
         self.name = name
+        self._call_index = call_index
         self._run_id: str | None = None
         self._submitted = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(client, payload))
@@ -76,17 +85,16 @@ class TaskInstance:
         return self._run_id
 
     async def _run(self, client: SocketClient, payload: str) -> Any:
+        body: dict[str, object] = {
+            "task_name": self.name,
+            "input": payload,
+            "idempotency_key": str(uuid.uuid4()),
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        if self._call_index is not None:
+            body["call_index"] = self._call_index
         try:
-            answer = await client.request(
-                "POST",
-                "/run-subtask",
-                {
-                    "task_name": self.name,
-                    "input": payload,
-                    "idempotency_key": str(uuid.uuid4()),
-                    "created_at": datetime.now(UTC).isoformat(),
-                },
-            )
+            answer = await client.request("POST", "/run-subtask", body)
             run_id = answer.get("task_run_id")
             if not isinstance(run_id, str) or not run_id:
                 raise ServerError("POST /run-subtask: the engine sent no task_run_id")
@@ -132,7 +140,7 @@ def start_child(
     """
     payload = wire.encode_input(args, kwargs)
     try:
-        return TaskInstance(name, state.client, payload)
+        return TaskInstance(name, state.client, payload, next(state.call_order))
     except RuntimeError as exc:
         raise RuntimeError(
             f"task {name!r} was called where no event loop runs: chained calls are made from "

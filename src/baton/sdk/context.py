@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from baton.core.models import JSON
 from baton.errors import TaskRunError
-from baton.sdk import chain, wire
+from baton.sdk import chain, checkpoint, wire
 
 __all__ = ["TaskContext", "TaskRunMetadata"]
 
@@ -59,6 +59,29 @@ class TaskContext:
 
     def __init__(self, metadata: TaskRunMetadata | None = None) -> None:
         self.metadata = metadata if metadata is not None else _local_metadata(None)
+        self._local_checkpoints: dict[str, Any] = {}
+
+    async def checkpoint(self, key: str, value: object) -> None:
+        """Store ``value`` (JSON, at most 1 MiB) under ``key`` with this run.
+
+        A retried attempt of the run reads it back with ``restore(key)``, so a long loop can
+        resume where the last attempt stopped. Outside a run, the context keeps it in memory.
+
+        Raises:
+            ValueError: a bad key or a value over 1 MiB (nothing is stored).
+            TypeError: the value is not JSON-serializable.
+        """
+        state = chain.current_run.get()
+        if state is None:
+            self._local_checkpoints[key] = checkpoint.encode(key, value)
+            return
+        await checkpoint.save(state, key, value)
+
+    def restore(self, key: str, default: Any = None) -> Any:
+        """The value this run last stored under ``key``, or ``default``."""
+        if chain.current_run.get() is None:
+            return self._local_checkpoints.get(key, default)
+        return checkpoint.restore(key, default)
 
     def __repr__(self) -> str:
         return f"<TaskContext {self.metadata.task_run_id!r}>"

@@ -19,6 +19,7 @@ from baton.core.models import JSON
 from baton.errors import BatonError, NonRetryableError, TaskNotFound
 from baton.sdk import wire
 from baton.sdk.chain import RunState, current_run
+from baton.sdk.checkpoint import load_checkpoints
 from baton.sdk.context import TaskContext, TaskRunMetadata
 from baton.sdk.sockclient import SocketClient
 from baton.sdk.task import TaskSpec
@@ -182,6 +183,8 @@ async def _finish(
     try:
         if spec is None:
             raise TaskNotFound(f"Task '{name}' not found")
+        if state.metadata.attempt > 0:
+            state.checkpoints.update(await load_checkpoints(state.client))
         output = await _execute(spec, args, kwargs, state)
     except Exception as exc:
         traceback.print_exception(exc)

@@ -5,11 +5,12 @@ Each backend owns its SQL. Every method is one transaction. Times are aware UTC 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from baton.core.durable import Pause, Schedule, ScheduleSpec, TickResult
 from baton.core.models import (
     JSON,
     Claim,
@@ -45,6 +46,8 @@ class ChildCall:
     input: JSON
     idempotency_key: str | None
     created_key: str | None  # the SDK's created_at, part of the dedupe key
+    call_index: int | None = None  # the SDK's call order; None: the order calls arrive in
+    memoize: bool = True  # a retried parent gets the child an earlier attempt made
 
 
 @dataclass(frozen=True)
@@ -228,3 +231,52 @@ class Store(Protocol):
         ...
 
     def get_bundle(self, digest: str) -> bytes | None: ...
+
+    # durable runs (docs/durable.md) ------------------------------------------------------------
+    def put_checkpoint(self, run_id: str, attempt: int, key: str, value: JSON) -> None:
+        """Store ``value`` under ``key`` for the run; only its running attempt may write.
+
+        ``InvalidTransition`` if that attempt is not running; ``InvalidInput`` past the
+        per-run key limit.
+        """
+        ...
+
+    def get_checkpoints(self, run_id: str) -> dict[str, JSON]: ...
+
+    def add_pause(self, scope: str, target: str) -> bool:
+        """Pause ``('queue', '')``, ``('task', 'wf/task')`` or ``('tree', root_id)``; False if
+        it was paused already. ``claim`` skips what a pause covers."""
+        ...
+
+    def remove_pause(self, scope: str, target: str) -> bool: ...
+
+    def list_pauses(self) -> list[Pause]: ...
+
+    def add_schedule(self, schedule: Schedule) -> Schedule: ...
+
+    def get_schedule(self, schedule_id: str) -> Schedule:
+        """``ScheduleNotFound`` for an unknown id."""
+        ...
+
+    def list_schedules(self) -> list[Schedule]: ...
+
+    def set_schedule_paused(self, schedule_id: str, paused: bool) -> Schedule: ...
+
+    def delete_schedule(self, schedule_id: str) -> None: ...
+
+    def sync_code_schedules(
+        self, workflow: str, specs: Mapping[str, ScheduleSpec], *, now: datetime
+    ) -> None:
+        """Make the workflow's ``@app.task(schedule=...)`` schedules match ``specs``."""
+        ...
+
+    def fire_tick(
+        self, schedule_id: str, tick_at: datetime, new: NewRun | None, *, now: datetime
+    ) -> TickResult:
+        """One transaction: claim the unique ``(schedule, tick)``, apply the overlap policy,
+        enqueue ``new``. ``fired=False`` when another server fired the tick first."""
+        ...
+
+    def schedule_ticks(
+        self, schedule_id: str, *, limit: int = 20
+    ) -> list[tuple[datetime, str, str | None]]: ...

@@ -93,6 +93,9 @@ def run_from_row(row: Row, attempts: tuple[Attempt, ...] = ()) -> Run:
         error_type=row["error_type"],
         traceback=row["traceback"],
         attempts=attempts,
+        priority=row.get("priority") or 0,
+        concurrency_key=row.get("concurrency_key"),
+        schedule_id=row.get("schedule_id"),
     )
 
 

@@ -41,6 +41,14 @@ from baton.store.rows import (
     task_from_row,
     version_from_row,
 )
+from baton.store.sqlite_durable import (
+    SQLiteDurable,
+    cancel_tree,
+    claimable,
+    escalate_plan,
+    memoized_child,
+    queue_paused,
+)
 
 _ACTIVE = ("pending", "running")
 IDEMPOTENCY_WINDOW_S = 24 * 3600
@@ -50,7 +58,7 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteDurable):
     """The ``Store`` on a SQLite file (``sqlite:///path/to/baton.db``)."""
 
     def __init__(self, path: str | Path) -> None:
@@ -228,8 +236,9 @@ class SQLiteStore:
         db.execute(
             "INSERT INTO runs (id, task_id, workflow, task_name, version_id, status, input, "
             "parent_id, root_id, parent_attempt, retry, timeout_s, plan, idempotency_key, "
-            "created_at, not_before) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?)",
+            "created_at, not_before, priority, concurrency_key, concurrency_limit, "
+            "escalate_plans, schedule_id) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 new.id,
                 new.task.id,
@@ -246,6 +255,11 @@ class SQLiteStore:
                 new.idempotency_key,
                 now,
                 now,
+                new.priority,
+                new.concurrency_key,
+                new.concurrency_limit,
+                int(new.escalate_plans),
+                new.schedule_id,
             ),
         )
 
@@ -298,15 +312,26 @@ class SQLiteStore:
                 raise InvalidTransition(
                     f"task run {parent_id} is {parent['status']}; it cannot start children"
                 )
-            (index,) = (
-                db.execute(
-                    "SELECT count(*) FROM calls WHERE parent_id = ? AND parent_attempt = ?",
-                    (parent_id, parent_attempt),
+            index = call.call_index
+            if index is None:
+                (index,) = (
+                    db.execute(
+                        "SELECT count(*) FROM calls WHERE parent_id = ? AND parent_attempt = ?",
+                        (parent_id, parent_attempt),
+                    )
+                    .fetchone()
+                    .values()
                 )
-                .fetchone()
-                .values()
+            digest = input_hash(call.input)
+            child_id = (
+                memoized_child(db, parent_id, parent_attempt, index, call.task_name, digest)
+                if call.memoize and parent_attempt > 0
+                else None
             )
-            self._insert_run(db, new, now)
+            created = child_id is None
+            if child_id is None:
+                self._insert_run(db, new, now)
+                child_id = new.id
             db.execute(
                 "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -314,13 +339,13 @@ class SQLiteStore:
                     parent_attempt,
                     index,
                     call.task_name,
-                    input_hash(call.input),
+                    digest,
                     call.idempotency_key,
                     call.created_key,
-                    new.id,
+                    child_id,
                 ),
             )
-        return self.get_run(new.id), True
+        return self.get_run(child_id), created
 
     def get_run(self, run_id: str, *, attempts: bool = True) -> Run:
         with self._read() as db:
@@ -407,6 +432,8 @@ class SQLiteStore:
         ts = now.timestamp()
         claimed: list[tuple[str, int]] = []
         with self._tx() as db:
+            if queue_paused(db):
+                return []
             (busy,) = (
                 db.execute("SELECT count(*) FROM attempts WHERE status = 'running' AND waiting = 0")
                 .fetchone()
@@ -415,12 +442,7 @@ class SQLiteStore:
             n = min(slots, limit - busy)
             if n <= 0:
                 return []
-            rows = db.execute(
-                "SELECT id, attempt_count, plan FROM runs WHERE status = 'pending' "
-                "AND not_before <= ? ORDER BY seq LIMIT ?",
-                (ts, n),
-            ).fetchall()
-            for r in rows:
+            for r in claimable(db, ts, n):
                 db.execute(
                     "UPDATE runs SET status = 'running', attempt_count = attempt_count + 1, "
                     "started_at = COALESCE(started_at, ?), not_before = NULL WHERE id = ?",
@@ -522,6 +544,8 @@ class SQLiteStore:
                 (ts, outcome.output, run_id),
             )
             return
+        if escalate_plan(db, run_id, outcome, ts):
+            return
         row = db.execute("SELECT retry, attempt_count FROM runs WHERE id = ?", (run_id,)).fetchone()
         from baton.core.retry import Retry
 
@@ -611,25 +635,7 @@ class SQLiteStore:
                 )
             if RunStatus(row["status"]).is_final:
                 raise InvalidTransition(f"task run {root_id} already {row['status']}")
-            ids = [
-                r["id"]
-                for r in db.execute(
-                    "SELECT id FROM runs WHERE root_id = ? AND status IN (?, ?)",
-                    (root_id, *_ACTIVE),
-                ).fetchall()
-            ]
-            marks = ",".join("?" * len(ids))
-            db.execute(
-                f"UPDATE attempts SET status = 'canceled', completed_at = ?, "
-                f"error = 'task run canceled', error_type = ?, waiting = 0 "
-                f"WHERE status = 'running' AND run_id IN ({marks})",
-                (ts, ErrorType.CANCELED, *ids),
-            )
-            db.execute(
-                f"UPDATE runs SET status = 'canceled', completed_at = ?, "
-                f"error = 'task run canceled', error_type = ? WHERE id IN ({marks})",
-                (ts, ErrorType.CANCELED, *ids),
-            )
+            ids = cancel_tree(db, root_id, ts)
         return self.get_runs(ids)
 
     def next_due(self, *, now: datetime) -> datetime | None:

@@ -60,6 +60,9 @@ class AttemptState:
             ("POST", "/callback"): self.callback,
             ("POST", "/run-subtask"): self.run_subtask,
             ("POST", "/get-subtask-result"): self.get_subtask_result,
+            # Baton extensions (docs/worker-protocol.md, docs/durable.md)
+            ("POST", "/checkpoint"): self.put_checkpoint,
+            ("GET", "/checkpoints"): self.get_checkpoints,
         }
 
     async def input(self, req: Request) -> dict[str, Any]:
@@ -100,6 +103,7 @@ class AttemptState:
                 req.body.get("input"),
                 idempotency_key=_opt_str(req.body.get("idempotency_key")),
                 created_key=_opt_str(req.body.get("created_at")),
+                call_index=_opt_index(req.body.get("call_index")),
             )
         except InvalidInput as exc:
             raise ProtocolError(str(exc)) from exc
@@ -129,6 +133,20 @@ class AttemptState:
             return {"still_running": False, "complete": {"output": child.output or ""}}
         return {"still_running": False, "error": _error_body(child)}
 
+    async def put_checkpoint(self, req: Request) -> dict[str, Any]:
+        if not isinstance(req.body, dict) or "value" not in req.body:
+            raise ProtocolError('body needs "key" and "value"')
+        try:
+            await self.link.checkpoint(
+                self.run.id, self.claim.attempt, req.body.get("key"), req.body["value"]
+            )
+        except InvalidInput as exc:
+            raise ProtocolError(str(exc)) from exc
+        return {}
+
+    async def get_checkpoints(self, req: Request) -> dict[str, Any]:
+        return {"checkpoints": await self.link.get_checkpoints(self.run.id)}
+
     async def _set_waiting(self, waiting: bool) -> None:
         if waiting != self.waiting and self.outcome is None:
             self.waiting = waiting
@@ -137,6 +155,14 @@ class AttemptState:
 
 def _opt_str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _opt_index(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ProtocolError("call_index must be a non-negative integer")
+    return value
 
 
 def callback_outcome(body: dict[str, Any]) -> Outcome:

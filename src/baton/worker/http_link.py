@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from baton import errors
-from baton.core.models import Claim, Run, WorkflowVersion
+from baton.core.models import JSON, Claim, Run, WorkflowVersion
 from baton.store import Outcome
 from baton.worker.wire import (
     claim_from_json,
@@ -234,6 +234,7 @@ class HttpLink:
         *,
         idempotency_key: str | None,
         created_key: str | None,
+        call_index: int | None = None,
     ) -> str:
         body = {
             "run_id": parent.id,
@@ -242,9 +243,19 @@ class HttpLink:
             "input": encoded_input,
             "idempotency_key": idempotency_key,
             "created_key": created_key,
+            "call_index": call_index,
         }
         data = await self._post("/children", body)
         return str(data["task_run_id"])
+
+    async def checkpoint(self, run_id: str, attempt: int, key: object, value: JSON) -> None:
+        body = {"run_id": run_id, "attempt": attempt, "key": key, "value": value}
+        await self._post("/attempts/checkpoint", body)
+
+    async def get_checkpoints(self, run_id: str) -> dict[str, JSON]:
+        data = await self._post("/attempts/checkpoints", {"run_id": run_id, "attempt": 0})
+        found = data.get("checkpoints")
+        return found if isinstance(found, dict) else {}
 
     async def wait_child(self, root_id: str, child_id: str, timeout_s: float) -> Run:
         body = {"root_id": root_id, "child_id": child_id, "wait_ms": int(timeout_s * 1000)}

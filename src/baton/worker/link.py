@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Protocol
 
-from baton.core.models import Claim, Run, WorkflowVersion, utcnow
+from baton.core.models import JSON, Claim, Run, WorkflowVersion, utcnow
 from baton.errors import RunNotFound
 from baton.services import Services
 from baton.store import Outcome
@@ -67,9 +67,16 @@ class WorkerLink(Protocol):
         *,
         idempotency_key: str | None,
         created_key: str | None,
+        call_index: int | None = None,
     ) -> str:
         """Start (or find, for a repeated call) the child of a chained call; its run id."""
         ...
+
+    async def checkpoint(self, run_id: str, attempt: int, key: object, value: JSON) -> None:
+        """Store a checkpoint of the running attempt (``InvalidInput`` when too big)."""
+        ...
+
+    async def get_checkpoints(self, run_id: str) -> dict[str, JSON]: ...
 
     async def wait_child(self, root_id: str, child_id: str, timeout_s: float) -> Run:
         """The child once final, or as it is after ``timeout_s``; ``RunNotFound`` if it is
@@ -192,6 +199,7 @@ class ServicesLink:
         *,
         idempotency_key: str | None,
         created_key: str | None,
+        call_index: int | None = None,
     ) -> str:
         child = self.services.start_child(
             parent,
@@ -200,8 +208,15 @@ class ServicesLink:
             encoded_input,
             idempotency_key=idempotency_key,
             created_key=created_key,
+            call_index=call_index,
         )
         return child.id
+
+    async def checkpoint(self, run_id: str, attempt: int, key: object, value: JSON) -> None:
+        self.services.checkpoint(run_id, attempt, key, value)
+
+    async def get_checkpoints(self, run_id: str) -> dict[str, JSON]:
+        return self.services.get_checkpoints(run_id)
 
     async def wait_child(self, root_id: str, child_id: str, timeout_s: float) -> Run:
         if self.services.store.get_run(child_id, attempts=False).root_id != root_id:

@@ -84,6 +84,12 @@ class ChildBody(AttemptRef):
     input: Any = None
     idempotency_key: str | None = None
     created_key: str | None = None
+    call_index: Annotated[int, Field(ge=0)] | None = None
+
+
+class CheckpointBody(AttemptRef):
+    key: Any = None
+    value: Any = None
 
 
 class WaitChildBody(BaseModel):
@@ -174,6 +180,7 @@ async def start_child(body: ChildBody, request: Request) -> Response:
             body.input,
             idempotency_key=body.idempotency_key,
             created_key=body.created_key,
+            call_index=body.call_index,
         )
     except errors.InvalidInput as exc:
         return error_response(exc, 400)
@@ -182,6 +189,26 @@ async def start_child(body: ChildBody, request: Request) -> Response:
     except errors.InvalidTransition as exc:
         return error_response(exc, 409)
     return JSONResponse({"task_run_id": child.id})
+
+
+@router.post("/attempts/checkpoint", summary="Store a checkpoint of a running attempt")
+async def put_checkpoint(body: CheckpointBody, request: Request) -> Response:
+    try:
+        _services(request).checkpoint(body.run_id, body.attempt, body.key, body.value)
+    except errors.InvalidInput as exc:
+        return error_response(exc, 400)
+    except errors.InvalidTransition as exc:
+        return error_response(exc, 409)
+    return JSONResponse({})
+
+
+@router.post("/attempts/checkpoints", summary="A run's checkpoints")
+async def get_checkpoints(body: AttemptRef, request: Request) -> Response:
+    try:
+        found = _services(request).get_checkpoints(body.run_id)
+    except errors.RunNotFound as exc:
+        return error_response(exc, 404)
+    return JSONResponse({"checkpoints": found})
 
 
 @router.post("/children/wait", summary="A child run once final, or as it is after wait_ms")
