@@ -12,10 +12,14 @@ import fanout
 import latency
 import throughput
 
+import dashboard
+
 TARGETS = {
     "latency_p50_ms": ("<", 10.0),
     "throughput_runs_per_s": (">", 300.0),
     "fanout_500_s": ("<", 3.0),
+    "dashboard_runs_page_p95_ms": ("<", 100.0),
+    "dashboard_run_page_p95_ms": ("<", 100.0),
 }
 
 
@@ -23,6 +27,7 @@ def main() -> int:
     results: dict[str, float] = {}
     for module in (latency, throughput, fanout):
         results.update(asyncio.run(module.main()))
+    results.update(dashboard.main())
     print("\nvs targets (2-core machine, embedded SQLite):")
     for key, value in results.items():
         op, target = TARGETS.get(key, ("", 0.0))

@@ -12,6 +12,7 @@ import binascii
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from baton.binding import check_input
 from baton.core.ids import new_id
@@ -21,6 +22,8 @@ from baton.core.retry import DEFAULT_RETRY
 from baton.errors import InvalidInput, RegistrationFailed, TaskNotFound
 from baton.events import RunEvents
 from baton.store import ChildCall, LogLine, Outcome, RunFilter, Store
+from baton.store.base import ChainRun, QueueStats, RunQuery, RunSummary, TaskStats
+from baton.worker.registry import WorkerRegistry
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class Services:
         self.store = store
         self.config = config or EngineConfig()
         self.events = RunEvents()
+        self.workers = WorkerRegistry()  # workers report here; the dashboard lists them
         self._wakers: list[Callable[[], None]] = []
         self._killers: list[Callable[[Run], None]] = []
 
@@ -265,3 +269,32 @@ class Services:
         if not tasks:
             raise RegistrationFailed("the workflow registered no tasks")
         return self.store.register_tasks(version_id, tasks)
+
+    # dashboard (read models and the run page's actions) --------------------------------------
+
+    def search_runs(
+        self,
+        query: RunQuery,
+        *,
+        limit: int = 50,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+    ) -> list[RunSummary]:
+        return self.store.search_runs(
+            query, limit=limit, before_seq=before_seq, after_seq=after_seq
+        )
+
+    def chain(self, root_id: str, *, limit: int = 10_000) -> list[ChainRun]:
+        """The run tree under ``root_id`` with attempt spans (the run page's timeline)."""
+        return self.store.chain_runs(root_id, limit=limit)
+
+    def task_stats(self, since: datetime | None) -> list[TaskStats]:
+        return self.store.task_stats(since=since)
+
+    def queue_stats(self) -> QueueStats:
+        return self.store.queue_stats()
+
+    def rerun(self, run_id: str) -> Run:
+        """Start a new root run of the same task (current version) with the same input."""
+        run = self.store.get_run(run_id, attempts=False)
+        return self.start_run(run.slug, run.input)

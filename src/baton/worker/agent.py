@@ -63,6 +63,7 @@ class LocalWorker:
             asyncio.create_task(self._heartbeat(), name="worker-heartbeat"),
             asyncio.create_task(self._reap_leases(), name="lease-reaper"),
         ]
+        self._report()
         try:
             while not self._stopping:
                 self._wake.clear()
@@ -83,6 +84,7 @@ class LocalWorker:
             task = asyncio.create_task(self._run_attempt(state), name=f"attempt-{claim.run.id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        self._update_counts()
 
     async def _sleep_until_work(self) -> None:
         timeout = 1.0
@@ -105,6 +107,7 @@ class LocalWorker:
             except Exception:
                 log.exception("heartbeat failed")
                 continue
+            self._report()
             for run_id, state in list(self._active.items()):
                 if (run_id, state.claim.attempt) not in owned and state.outcome is None:
                     state.canceled = True  # lease lost: another worker retries this run
@@ -129,7 +132,19 @@ class LocalWorker:
         if state.canceled:
             self.executor.kill(state.run.id, "canceled")
 
+    def _report(self) -> None:
+        """Tell the worker registry (dashboard, metrics) this worker is alive."""
+        computing = sum(1 for a in self._active.values() if not a.waiting)
+        self.services.workers.beat(
+            self.worker_id, slots=self.slots, running=len(self._active), computing=computing
+        )
+
+    def _update_counts(self) -> None:
+        computing = sum(1 for a in self._active.values() if not a.waiting)
+        self.services.workers.update(self.worker_id, running=len(self._active), computing=computing)
+
     async def stop(self) -> None:
+        self.services.workers.forget(self.worker_id)
         self._stopping = True
         self._wake.set()
         await self.executor.close()
@@ -190,6 +205,7 @@ class LocalWorker:
             await server.close()
             tail.remove()
             self._active.pop(claim.run.id, None)
+            self._update_counts()
             self._wake.set()
 
     async def _flush_logs(self, state: AttemptState) -> None:
