@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from browser_kit import baton_server, create_token, shoot
 from playwright.sync_api import expect
-
-from conftest import baton_server, create_token, shoot
 
 FAN_OUT = "flows/fan_out"
 
