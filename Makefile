@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck fmt bench clean venv
+.PHONY: demo test lint typecheck fmt bench clean venv chromium
 
 venv: $(STAMP)
 
@@ -25,8 +25,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck chromium
 	$(BIN)/python -m pytest
+
+# The browser tests drive Debian's chromium through Playwright; nothing is downloaded at run
+# time. Installed from Debian's packages when missing (as root, as CI runs); quiet otherwise.
+chromium:
+	@test -x /usr/bin/chromium || { \
+		echo "installing chromium from Debian's packages for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks examples

@@ -12,6 +12,7 @@ import fanout
 import latency
 import throughput
 
+import dashboard
 import distributed
 import postgres
 
@@ -19,6 +20,8 @@ TARGETS = {
     "latency_p50_ms": ("<", 10.0),
     "throughput_runs_per_s": (">", 300.0),
     "fanout_500_s": ("<", 3.0),
+    "dashboard_runs_page_p95_ms": ("<", 100.0),
+    "dashboard_run_page_p95_ms": ("<", 100.0),
 }
 
 
@@ -26,6 +29,7 @@ def main() -> int:
     results: dict[str, float] = {}
     for module in (latency, throughput, fanout, postgres, distributed):
         results.update(asyncio.run(module.main()))
+    results.update(dashboard.main())
     print("\nvs targets (2-core machine; embedded SQLite unless the name starts with pg_):")
     for key, value in results.items():
         op, target = TARGETS.get(key, ("", 0.0))

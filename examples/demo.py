@@ -85,7 +85,11 @@ async def main() -> int:
             await asyncio.sleep(0.05)
         console.print(f"\nRunning the examples through the REST API at {url}/v1 …\n")
         ok = await _run_examples(url)
-        console.print(f"\nServer: [bold]{url}[/]   browse the API: {url}/docs   database: {db}")
+        console.print(
+            f"\nDashboard: [bold]{url}/[/]   runs, timelines and logs; also {url}/tasks, "
+            f"{url}/workers, {url}/metrics"
+        )
+        console.print(f"Server: [bold]{url}[/]   browse the API: {url}/docs   database: {db}")
         console.print("Try it:  .venv/bin/baton run squares/sum_squares '[5, 12]' --url " + url)
         if sys.stdin.isatty():
             console.print("Serving until Ctrl-C …")

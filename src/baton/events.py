@@ -7,8 +7,13 @@ not change.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 
 from baton.core.models import Run
+
+#: Run changes a feed subscriber may fall behind by before it is told to resync.
+FEED_BUFFER = 1000
 
 
 class RunEvents:
@@ -16,8 +21,14 @@ class RunEvents:
 
     def __init__(self) -> None:
         self._waiters: dict[str, list[asyncio.Future[Run]]] = {}
+        self._feeds: set[RunFeed] = set()
+        self._listeners: list[Callable[[Run], None]] = []
 
     def publish(self, run: Run) -> None:
+        for feed in list(self._feeds):
+            feed.put(run)
+        for listener in self._listeners:
+            listener(run)
         if run.status.is_final:
             for fut in self._waiters.pop(run.id, ()):
                 if not fut.done():
@@ -43,3 +54,45 @@ class RunEvents:
 
     def watched(self) -> list[str]:
         return list(self._waiters)
+
+    # the global run-change feed (dashboard, /v1/task-runs/stream, metrics) --------------------
+
+    def subscribe(self, buffer: int = FEED_BUFFER) -> RunFeed:
+        """Every run change from now on, in order; ``unsubscribe`` when done."""
+        feed = RunFeed(buffer)
+        self._feeds.add(feed)
+        return feed
+
+    def unsubscribe(self, feed: RunFeed) -> None:
+        self._feeds.discard(feed)
+
+    def listen(self, listener: Callable[[Run], None]) -> None:
+        """Call ``listener(run)`` synchronously on every run change (it must not block)."""
+        self._listeners.append(listener)
+
+
+class RunFeed:
+    """One subscriber's queue of run changes. A slow reader is not allowed to hold memory:
+    past ``buffer`` changes the queue is dropped and ``lagged`` set, so it can reload."""
+
+    def __init__(self, buffer: int) -> None:
+        self._queue: asyncio.Queue[Run] = asyncio.Queue(buffer)
+        self.lagged = False
+
+    def put(self, run: Run) -> None:
+        try:
+            self._queue.put_nowait(run)
+        except asyncio.QueueFull:
+            self.lagged = True
+            while not self._queue.empty():
+                self._queue.get_nowait()
+
+    async def get(self, timeout_s: float) -> Run | None:
+        """The next change, or ``None`` after ``timeout_s`` without one."""
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(self._queue.get(), timeout_s)
+        return None
+
+    def take_lagged(self) -> bool:
+        lagged, self.lagged = self.lagged, False
+        return lagged

@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from baton.binding import check_input
 from baton.core.durable import check_durable_options, concurrency_group
@@ -25,6 +26,8 @@ from baton.errors import BatonError, InvalidInput, RegistrationFailed, TaskNotFo
 from baton.events import RunEvents
 from baton.services_durable import DurableServices
 from baton.store import ChildCall, LogLine, Outcome, RunFilter, Store
+from baton.store.base import ChainRun, QueueStats, RunQuery, RunSummary, TaskStats
+from baton.worker.registry import WorkerRegistry
 
 log = logging.getLogger("baton.services")
 
@@ -90,6 +93,7 @@ class Services(DurableServices):
         self.store = store
         self.config = config or EngineConfig()
         self.events = RunEvents()
+        self.workers = WorkerRegistry()  # workers report here; the dashboard lists them
         self._wakers: list[Callable[[], None]] = []
         self._killers: list[Callable[[Run], None]] = []
         self._unwatch: Callable[[], None] | None = None
@@ -357,3 +361,32 @@ class Services(DurableServices):
                     )
             except BatonError as exc:
                 log.warning("cannot poll waited-on runs: %s", exc)
+
+    # dashboard (read models and the run page's actions) --------------------------------------
+
+    def search_runs(
+        self,
+        query: RunQuery,
+        *,
+        limit: int = 50,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+    ) -> list[RunSummary]:
+        return self.store.search_runs(
+            query, limit=limit, before_seq=before_seq, after_seq=after_seq
+        )
+
+    def chain(self, root_id: str, *, limit: int = 10_000) -> list[ChainRun]:
+        """The run tree under ``root_id`` with attempt spans (the run page's timeline)."""
+        return self.store.chain_runs(root_id, limit=limit)
+
+    def task_stats(self, since: datetime | None) -> list[TaskStats]:
+        return self.store.task_stats(since=since)
+
+    def queue_stats(self) -> QueueStats:
+        return self.store.queue_stats()
+
+    def rerun(self, run_id: str) -> Run:
+        """Start a new root run of the same task (current version) with the same input."""
+        run = self.store.get_run(run_id, attempts=False)
+        return self.start_run(run.slug, run.input)

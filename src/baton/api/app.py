@@ -8,12 +8,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baton import errors
-from baton.api.routes import bundles, durable, task_runs, tasks, workers
+from baton.api.routes import bundles, durable, stream, task_runs, tasks, workers
 from baton.bundles.pack import MAX_BUNDLE_BYTES
 from baton.services import Services
 
@@ -149,6 +149,7 @@ def create_app(
         summary="Self-hosted task workflows; Render Workflows compatible REST API",
     )
     app.state.services = services
+    app.include_router(stream.router, prefix="/v1")  # before /task-runs/{task_run_id}
     app.include_router(task_runs.router, prefix="/v1")
     app.include_router(tasks.router, prefix="/v1")
     app.include_router(workers.router, prefix="/v1")
@@ -161,9 +162,9 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    from baton.dashboard import install
+
+    install(app, services, require_token=require_token)  # "/", pages, /metrics
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

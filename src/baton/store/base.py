@@ -78,6 +78,81 @@ class QueueStats:
     by_status: dict[str, int] = field(default_factory=dict)
 
 
+# dashboard ------------------------------------------------------------------------------------
+# Read models for the dashboard (pages, timeline, task statistics). Kept apart so another
+# backend can port them as one block.
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """What the runs page filters on; every field narrows the list (AND)."""
+
+    workflow: str | None = None
+    task_name: str | None = None
+    status: Sequence[RunStatus] = ()
+    id_prefix: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    roots_only: bool = False
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One row of the runs list: a run without its input, output or attempts."""
+
+    seq: int
+    id: str
+    workflow: str
+    task_name: str
+    status: RunStatus
+    parent_id: str | None
+    root_id: str
+    attempt_count: int
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    error_type: str | None
+
+    @property
+    def slug(self) -> str:
+        return f"{self.workflow}/{self.task_name}"
+
+
+@dataclass(frozen=True)
+class AttemptSpan:
+    attempt: int
+    status: str
+    started_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ChainRun:
+    """A run of a chain with its attempts' spans, for the timeline."""
+
+    run: RunSummary
+    spans: tuple[AttemptSpan, ...]
+
+
+@dataclass(frozen=True)
+class TaskStats:
+    """One task's runs created in the window: counts, durations and compute used."""
+
+    workflow: str
+    task_name: str
+    by_status: dict[str, int]
+    p50_s: float | None
+    p95_s: float | None
+    attempts: int
+    cpu_s: float
+    plan_s: dict[str, float]  # attempt wall-clock seconds by plan name
+
+    @property
+    def failure_rate(self) -> float | None:
+        done = self.by_status.get("completed", 0) + self.by_status.get("failed", 0)
+        return self.by_status.get("failed", 0) / done if done else None
+
+
 class Store(Protocol):
     """Durable state of runs, attempts, workflows and tokens."""
 
@@ -280,3 +355,27 @@ class Store(Protocol):
     def schedule_ticks(
         self, schedule_id: str, *, limit: int = 20
     ) -> list[tuple[datetime, str, str | None]]: ...
+
+    # dashboard (read models; see RunQuery and friends above) ----------------------------------
+    def search_runs(
+        self,
+        query: RunQuery,
+        *,
+        limit: int,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+    ) -> list[RunSummary]:
+        """Runs matching ``query``, newest first (by seq), keyset-paged.
+
+        ``before_seq`` gives the page after a cursor (older runs); ``after_seq`` the page
+        before it (newer runs), still returned newest first.
+        """
+        ...
+
+    def chain_runs(self, root_id: str, *, limit: int) -> list[ChainRun]:
+        """The root and its descendants (at most ``limit``, oldest first) with attempt spans."""
+        ...
+
+    def task_stats(self, *, since: datetime | None, sample: int = 2000) -> list[TaskStats]:
+        """Per task, runs created since ``since``; percentiles over the latest ``sample``."""
+        ...

@@ -30,7 +30,18 @@ from baton.core.models import (
 )
 from baton.core.retry import next_retry_delay_s
 from baton.errors import InvalidTransition, QueueFull, RunNotFound, StoreUnavailable, TaskNotFound
-from baton.store.base import ChildCall, LogLine, Outcome, QueueStats, RunFilter
+from baton.store import sqlite_dashboard
+from baton.store.base import (  # dashboard
+    ChainRun,
+    ChildCall,
+    LogLine,
+    Outcome,
+    QueueStats,
+    RunFilter,
+    RunQuery,
+    RunSummary,
+    TaskStats,
+)
 from baton.store.migrate import migration_scripts
 from baton.store.rows import (
     attempt_from_row,
@@ -749,6 +760,29 @@ class SQLiteStore(SQLiteDurable):
     ) -> Callable[[], None]:
         """Nothing to watch: one SQLite file has one server; the services' poll covers the rest."""
         return _no_op
+
+    # dashboard (read models; the queries live in sqlite_dashboard.py) ------------------------
+
+    def search_runs(
+        self,
+        query: RunQuery,
+        *,
+        limit: int,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+    ) -> list[RunSummary]:
+        with self._read() as db:
+            return sqlite_dashboard.search_runs(
+                db, query, limit=limit, before_seq=before_seq, after_seq=after_seq
+            )
+
+    def chain_runs(self, root_id: str, *, limit: int) -> list[ChainRun]:
+        with self._read() as db:
+            return sqlite_dashboard.chain_runs(db, root_id, limit=limit)
+
+    def task_stats(self, *, since: datetime | None, sample: int = 2000) -> list[TaskStats]:
+        with self._read() as db:
+            return sqlite_dashboard.task_stats(db, since=since, sample=sample)
 
 
 def _no_op() -> None:

@@ -25,7 +25,7 @@ from baton.executor.protocol import AttemptServer
 from baton.services import Services
 from baton.store import Outcome
 from baton.worker.attempt import AttemptState, LogTail, exit_outcome
-from baton.worker.link import ServicesLink, WorkerLink
+from baton.worker.link import ServicesLink, WorkerLink, WorkerLoad
 from baton.worker.reaper import reap_leases
 from baton.worker.register import Registrar, request_for
 
@@ -84,11 +84,17 @@ class Worker:
         """Claim and run attempts until ``stop()``."""
         self._loop_task = asyncio.current_task()
         heartbeat = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
+        with contextlib.suppress(Exception):  # a first heartbeat shows the worker at once
+            await self.link.heartbeat(self.worker_id, self._load())
         try:
             while not self._stopping:
                 await self._claim_once()
         finally:
             heartbeat.cancel()
+
+    def _load(self) -> WorkerLoad:
+        computing = sum(1 for a in self._active.values() if not a.waiting)
+        return WorkerLoad(slots=self.slots, running=len(self._active), computing=computing)
 
     def _free(self) -> int:
         computing = sum(1 for a in self._active.values() if not a.waiting)
@@ -127,7 +133,7 @@ class Worker:
             await asyncio.sleep(self.heartbeat_s)
             sent_at = loop.time()
             try:
-                owned = set(await self.link.heartbeat(self.worker_id))
+                owned = set(await self.link.heartbeat(self.worker_id, self._load()))
             except Exception:
                 log.exception("heartbeat failed")
                 continue
@@ -321,3 +327,7 @@ class LocalWorker(Worker):
     async def register(self, version: WorkflowVersion) -> list[TaskDef]:
         """Run the version's code in register mode and store the tasks it publishes."""
         return await self.registrar.register(version)
+
+    async def stop(self) -> None:
+        self.services.workers.forget(self.worker_id)
+        await super().stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ import httpx
 from baton import errors
 from baton.core.models import JSON, Claim, Run, WorkflowVersion
 from baton.store import Outcome
+from baton.worker.link import WorkerLoad
 from baton.worker.wire import (
     claim_from_json,
     outcome_to_json,
@@ -157,8 +159,18 @@ class HttpLink:
         )
         return [claim_from_json(c) for c in data["claims"]]
 
-    async def heartbeat(self, worker_id: str) -> list[tuple[str, int]]:
-        data = await self._post("/heartbeat", {"worker_id": worker_id})
+    async def heartbeat(
+        self, worker_id: str, load: WorkerLoad | None = None
+    ) -> list[tuple[str, int]]:
+        body: dict[str, Any] = {"worker_id": worker_id}
+        if load is not None:
+            body["load"] = {
+                "slots": load.slots,
+                "running": load.running,
+                "computing": load.computing,
+                "host": load.host or socket.gethostname(),
+            }
+        data = await self._post("/heartbeat", body)
         return [(str(r), int(a)) for r, a in data["attempts"]]
 
     async def finish_attempt(

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from baton.core.models import JSON, Claim, Run, WorkflowVersion, utcnow
@@ -26,8 +27,10 @@ class WorkerLink(Protocol):
         """Lease up to ``slots`` attempts; waits up to ``wait_s`` for work when none is due."""
         ...
 
-    async def heartbeat(self, worker_id: str) -> list[tuple[str, int]]:
-        """Renew this worker's leases; the attempts it still owns."""
+    async def heartbeat(
+        self, worker_id: str, load: WorkerLoad | None = None
+    ) -> list[tuple[str, int]]:
+        """Renew this worker's leases (and report its load); the attempts it still owns."""
         ...
 
     async def finish_attempt(
@@ -88,6 +91,16 @@ class WorkerLink(Protocol):
     async def get_bundle(self, digest: str) -> bytes:
         """The tar.gz bundle with this sha256 hex digest."""
         ...
+
+
+@dataclass(frozen=True)
+class WorkerLoad:
+    """What a worker reports with its heartbeat (the dashboard's workers page shows it)."""
+
+    slots: int
+    running: int
+    computing: int
+    host: str = ""
 
 
 class WorkSignal:
@@ -154,7 +167,18 @@ class ServicesLink:
     async def claim(self, worker_id: str, slots: int, wait_s: float) -> list[Claim]:
         return await claim_waiting(self.services, worker_id, slots, wait_s)
 
-    async def heartbeat(self, worker_id: str) -> list[tuple[str, int]]:
+    async def heartbeat(
+        self, worker_id: str, load: WorkerLoad | None = None, *, kind: str = "local"
+    ) -> list[tuple[str, int]]:
+        if load is not None:
+            self.services.workers.beat(
+                worker_id,
+                slots=load.slots,
+                running=load.running,
+                computing=load.computing,
+                kind=kind,
+                host=load.host or None,
+            )
         config = self.services.config
         return self.services.store.heartbeat(worker_id, lease_s=config.lease_s, now=utcnow())
 

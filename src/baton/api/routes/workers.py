@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from baton import errors
 from baton.bundles.store import read_bundle
 from baton.services import Services
-from baton.worker.link import ServicesLink, claim_waiting
+from baton.worker.link import ServicesLink, WorkerLoad, claim_waiting
 from baton.worker.wire import claim_to_json, outcome_from_json, run_to_json, version_to_json
 
 router = APIRouter(prefix="/workers", tags=["workers"])
@@ -45,6 +45,17 @@ class ClaimBody(BaseModel):
 
 class WorkerBody(BaseModel):
     worker_id: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class LoadBody(BaseModel):
+    slots: Annotated[int, Field(ge=0)]
+    running: Annotated[int, Field(ge=0)] = 0
+    computing: Annotated[int, Field(ge=0)] = 0
+    host: Annotated[str, Field(max_length=255)] = ""
+
+
+class HeartbeatBody(WorkerBody):
+    load: LoadBody | None = None
 
 
 class AttemptRef(BaseModel):
@@ -106,9 +117,10 @@ async def claim(body: ClaimBody, request: Request) -> dict[str, Any]:
 
 
 @router.post("/heartbeat", summary="Renew a worker's leases; the attempts it still owns")
-async def heartbeat(body: WorkerBody, request: Request) -> dict[str, Any]:
+async def heartbeat(body: HeartbeatBody, request: Request) -> dict[str, Any]:
     services = _services(request)
-    owned = await ServicesLink(services).heartbeat(body.worker_id)
+    load = None if body.load is None else WorkerLoad(**body.load.model_dump())
+    owned = await ServicesLink(services).heartbeat(body.worker_id, load, kind="remote")
     return {"attempts": [list(a) for a in owned], "lease_s": services.config.lease_s}
 
 
