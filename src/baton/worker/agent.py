@@ -125,7 +125,9 @@ class LocalWorker:
             self.executor.kill(run.id, "canceled")
 
     def _spawned(self, state: AttemptState, pid: int) -> None:
-        self.services.store.attempt_started(state.run.id, state.claim.attempt, pid)
+        forked_at = self.executor.forked_at(state.run.id)
+        timings = {"forked_at": forked_at} if forked_at else None
+        self.services.store.attempt_started(state.run.id, state.claim.attempt, pid, timings)
         if state.canceled:
             self.executor.kill(state.run.id, "canceled")
 

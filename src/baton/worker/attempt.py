@@ -7,6 +7,7 @@ import binascii
 import contextlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,8 @@ from baton.store import Outcome
 
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 MAX_WAIT_MS = 10_000
+RENDER_HOLD_MS = 5_000  # well inside the SDK's 15 s request timeout
+RENDER_HOLD_MAX_CHILDREN = 4
 MAX_LOG_LINE = 16 * 1024
 MAX_LOG_BYTES = 16 * 1024 * 1024  # per stream per attempt; the rest is dropped with a note
 
@@ -62,9 +65,9 @@ class AttemptState:
         }
 
     async def input(self, req: Request) -> dict[str, Any]:
-        timings = {k: int(v) / 1e9 for k, v in req.query.items() if k.startswith("sdk_")}
-        if timings:
-            self.services.store.record_timings(self.run.id, self.claim.attempt, timings)
+        timings = startup_timings(req.query)
+        timings["input_at"] = time.time()
+        self.services.store.record_timings(self.run.id, self.claim.attempt, timings)
         run = self.run
         body: dict[str, Any] = {
             "task_name": run.task_name,
@@ -108,7 +111,9 @@ class AttemptState:
         child_id = req.body.get("task_run_id")
         if not isinstance(child_id, str):
             raise ProtocolError("task_run_id must be a string")
-        wait_ms = req.body.get("wait_ms") or 0
+        wait_ms = req.body.get("wait_ms")
+        if wait_ms is None:
+            wait_ms = self._render_hold_ms()
         if not isinstance(wait_ms, int) or wait_ms < 0:
             raise ProtocolError("wait_ms must be a non-negative integer")
         if self.services.get_run(child_id).root_id != self.run.root_id:
@@ -126,10 +131,34 @@ class AttemptState:
             return {"still_running": False, "complete": {"output": child.output or ""}}
         return {"still_running": False, "error": _error_body(child)}
 
+    def _render_hold_ms(self) -> int:
+        """How long to hold a poll that did not ask to wait (Render's SDKs poll at 1 Hz).
+
+        Holding it until the child ends saves up to a second per chained call. Render's SDKs
+        from 0.7 send socket requests from asyncio's default thread pool (at least 5 threads),
+        so only a parent with few children outstanding is held: a wide fan-out is answered at
+        once and never starves the pool that its other requests need.
+        """
+        return RENDER_HOLD_MS if len(self.outstanding) <= RENDER_HOLD_MAX_CHILDREN else 0
+
     def _set_waiting(self, waiting: bool) -> None:
         if waiting != self.waiting and self.outcome is None:
             self.waiting = waiting
             self.services.set_waiting(self.run.id, self.claim.attempt, waiting)
+
+
+#: The start-up instants Render's SDK (1.3+) puts in ``GET /input``'s query string, in ns.
+STARTUP_KEYS = ("sdk_import_started_at", "sdk_import_finished_at", "sdk_started_at")
+
+
+def startup_timings(query: dict[str, str]) -> dict[str, float]:
+    """The SDK's start-up instants as epoch seconds; values that are not integers are ignored."""
+    out: dict[str, float] = {}
+    for key in STARTUP_KEYS:
+        value = query.get(key, "")
+        if value.isdigit() and len(value) <= 20:
+            out[key] = int(value) / 1e9
+    return out
 
 
 def _opt_str(value: object) -> str | None:
