@@ -14,9 +14,9 @@ from baton.core.models import Claim, Run, TaskDef, WorkflowVersion, utcnow
 from baton.core.plans import PLANS
 from baton.errors import RegistrationFailed
 from baton.executor.process import LocalProcessExecutor, RunRequest
-from baton.executor.protocol import AttemptServer, ProtocolError, Request
+from baton.executor.protocol import AttemptServer, Request
 from baton.services import Services
-from baton.worker.attempt import AttemptState, LogTail, exit_outcome
+from baton.worker.attempt import AttemptState, LogTail, exit_outcome, task_defs
 
 log = logging.getLogger("baton.worker")
 
@@ -216,10 +216,7 @@ class LocalWorker:
         received: list[TaskDef] = []
 
         async def register_tasks(request: Request) -> dict[str, object]:
-            tasks = request.body.get("tasks")
-            if not isinstance(tasks, list):
-                raise ProtocolError('body needs "tasks": a list of task definitions')
-            defs = [TaskDef.from_wire(t) for t in tasks]
+            defs = task_defs(request)
             self.services.register_version(version.id, defs)
             received.extend(defs)
             return {}

@@ -8,10 +8,11 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from baton.core.models import Claim, ErrorType, Run
+from baton.binding import UNSPECIFIED_KIND
+from baton.core.models import Claim, ErrorType, Run, TaskDef
 from baton.core.plans import PLANS
 from baton.errors import InvalidInput, RunNotFound
 from baton.executor.process import RunResult
@@ -159,6 +160,36 @@ def startup_timings(query: dict[str, str]) -> dict[str, float]:
         if value.isdigit() and len(value) <= 20:
             out[key] = int(value) / 1e9
     return out
+
+
+def task_defs(req: Request) -> list[TaskDef]:
+    """The task definitions of a ``/register-tasks`` request.
+
+    Only Baton's SDK says which parameters are variadic or keyword-only (``kind``). Render's
+    SDKs list ``*args`` and ``**kwargs`` like plain parameters, so their parameters are marked
+    ``unspecified`` and the engine leaves argument binding to the SDK, as Render does.
+    """
+    tasks = req.body.get("tasks")
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        raise ProtocolError('body needs "tasks": a list of task definitions')
+    try:
+        defs = [TaskDef.from_wire(t) for t in tasks]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError(f"malformed task definition: {exc!r}") from exc
+    if req.headers.get("user-agent", "").startswith("baton-sdk"):
+        return defs
+    return [_unspecified_kinds(d, t) for d, t in zip(defs, tasks, strict=True)]
+
+
+def _unspecified_kinds(task: TaskDef, wire: dict[str, Any]) -> TaskDef:
+    if task.parameters is None:
+        return task
+    said = [isinstance(p, dict) and "kind" in p for p in wire.get("parameters") or []]
+    params = tuple(
+        p if has_kind else replace(p, kind=UNSPECIFIED_KIND)
+        for p, has_kind in zip(task.parameters, said, strict=True)
+    )
+    return replace(task, parameters=params)
 
 
 def _opt_str(value: object) -> str | None:
