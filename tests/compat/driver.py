@@ -171,6 +171,21 @@ def environment_is_scrubbed() -> Any:
     return [run("env", ["BATON_COMPAT_SECRET"])["results"], run("env", ["HOME"])["results"]]
 
 
+@scenario
+def exit_without_callback() -> Any:
+    return run("exit_hard", [])
+
+
+@scenario
+def socket_garbage() -> Any:
+    return run("garbage", [])
+
+
+@scenario
+def resent_subtask() -> Any:
+    return run("resend", [])
+
+
 # --- the client side ----------------------------------------------------------------------------
 
 

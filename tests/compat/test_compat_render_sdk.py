@@ -136,6 +136,37 @@ def test_secrets_do_not_reach_tasks(report: dict[str, Any]) -> None:
     assert home == [os.environ.get("HOME")]
 
 
+def test_exit_without_callback_fails_with_the_exit_status(report: dict[str, Any]) -> None:
+    failure = error(report, "exit_without_callback")
+
+    assert failure["type"] == "TaskRunError"
+    assert failure["message"] == "the task process exited with status 3 before completing the task"
+
+
+def test_socket_garbage_gets_clear_errors_and_the_attempt_carries_on(
+    report: dict[str, Any],
+) -> None:
+    answers = value(report, "socket_garbage")["results"]  # a returned list is sent as is
+
+    bad_path, bad_json, huge, closed, not_http, bad_stamp = answers
+    assert bad_path.startswith("HTTP/1.1 404 ") and "/no-such-path" in bad_path
+    assert bad_json.startswith("HTTP/1.1 400 ") and "not valid JSON" in bad_json
+    assert huge.startswith("HTTP/1.1 413 ") and "4 MiB" in huge
+    assert closed == "closed"
+    assert not_http.startswith("HTTP/1.1 400") or not_http == "dropped"
+    assert bad_stamp.startswith("HTTP/1.1 200 ")
+
+
+def test_resent_subtask_with_the_same_idempotency_key_starts_one_child(
+    report: dict[str, Any],
+) -> None:
+    ids = value(report, "resent_subtask")["results"]
+
+    first, again, other = ids
+    assert first == again
+    assert other != first
+
+
 # --- clients ----------------------------------------------------------------------------------
 
 
