@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fanout
 import latency
+import render_sdk
 import throughput
 
 TARGETS = {
@@ -21,7 +22,7 @@ TARGETS = {
 
 def main() -> int:
     results: dict[str, float] = {}
-    for module in (latency, throughput, fanout):
+    for module in (latency, throughput, fanout, render_sdk):
         results.update(asyncio.run(module.main()))
     print("\nvs targets (2-core machine, embedded SQLite):")
     for key, value in results.items():
