@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fanout
 import latency
+import render_sdk
 import throughput
 
 import dashboard
@@ -27,7 +28,7 @@ TARGETS = {
 
 def main() -> int:
     results: dict[str, float] = {}
-    for module in (latency, throughput, fanout, postgres, distributed):
+    for module in (latency, throughput, fanout, render_sdk, postgres, distributed):
         results.update(asyncio.run(module.main()))
     results.update(dashboard.main())
     print("\nvs targets (2-core machine; embedded SQLite unless the name starts with pg_):")

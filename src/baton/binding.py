@@ -9,6 +9,8 @@ from baton.core.models import JSON, TaskDef
 from baton.errors import InvalidInput
 
 MAX_INPUT_BYTES = 4 * 1024 * 1024
+#: The ``kind`` of a parameter whose SDK did not say (Render's list ``*args`` as plain names).
+UNSPECIFIED_KIND = "unspecified"
 
 _KINDS = {
     "positional_only": inspect.Parameter.POSITIONAL_ONLY,
@@ -38,8 +40,8 @@ def check_input(task: TaskDef, value: JSON, *, slug: str) -> JSON:
         raise InvalidInput(f"input for {slug} is not valid JSON: {exc}") from exc
     if size > MAX_INPUT_BYTES:
         raise InvalidInput(f"input for {slug} is {size} bytes; the limit is 4 MiB")
-    if task.parameters is None:
-        return value  # the SDK did not describe the signature (TypeScript): nothing to check
+    if task.parameters is None or any(p.kind == UNSPECIFIED_KIND for p in task.parameters):
+        return value  # the SDK did not describe the signature fully: the SDK binds, as on Render
     params = [
         inspect.Parameter(
             p.name,

@@ -53,6 +53,41 @@ def _attempt(a: Attempt, details: bool) -> dict[str, Any]:
         )
         if a.timings:
             out["timings"] = a.timings
+            startup = startup_breakdown(a.timings)
+            if startup:
+                out["startup"] = startup
+    return out
+
+
+def startup_breakdown(t: dict[str, float]) -> dict[str, Any]:
+    """Seconds from the fork of an attempt process to its ``GET /input``, by phase.
+
+    ``processS``: fork to the SDK's first import (interpreter start-up, exec);
+    ``sdkImportS``: importing Render's SDK; ``appImportS``: from there to the SDK's ``run()``
+    (the user's module); ``inputS``: from ``run()`` to the engine receiving ``GET /input``.
+    The SDK stamps come from Render's SDK 1.3+. An import that happened before the fork (in a
+    warm zygote) counts as 0 s with ``preloaded: true``.
+    """
+    forked, asked = t.get("forked_at"), t.get("input_at")
+    if forked is None or asked is None:
+        return {}
+    out: dict[str, Any] = {"totalS": round(asked - forked, 6)}
+    i0, i1, run = (
+        t.get(k) for k in ("sdk_import_started_at", "sdk_import_finished_at", "sdk_started_at")
+    )
+    if run is None:
+        return out
+    preloaded = i0 is not None and i0 < forked
+    if i0 is not None and i1 is not None and not preloaded:
+        out["processS"] = round(i0 - forked, 6)
+        out["sdkImportS"] = round(i1 - i0, 6)
+        out["appImportS"] = round(run - i1, 6)
+    else:
+        out["processS"] = round(run - forked, 6)
+        out["sdkImportS"] = 0.0
+        out["appImportS"] = 0.0
+    out["inputS"] = round(asked - run, 6)
+    out["preloaded"] = preloaded
     return out
 
 

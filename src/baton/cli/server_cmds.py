@@ -123,9 +123,14 @@ def dev(
 
 
 @click.command()
+@click.argument("code_dir", metavar="[DIR]", required=False)
 @click.option("--app", "app_spec", help="Workflow code to register at start-up.")
-@click.option("--name", help="Workflow slug for --app.")
-@click.option("--command", help="A start command to register instead of --app.")
+@click.option("--name", help="Workflow slug for --app or --command.")
+@click.option(
+    "--command",
+    help="A start command to register instead of --app (e.g. 'render-workflows main:app'), "
+    "run in DIR (default: the current directory).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @db_option
@@ -145,6 +150,7 @@ def dev(
     help="How long a worker's claim lasts without a heartbeat (then the attempt is retried).",
 )
 def serve(
+    code_dir: str | None,
     app_spec: str | None,
     name: str | None,
     command: str | None,
@@ -157,8 +163,10 @@ def serve(
 ) -> None:
     """Run the API server (and scheduler), by default with an embedded worker; every API call
     needs a token. Several servers may share one PostgreSQL database (docs/deploy.md)."""
+    if code_dir and not command:
+        raise click.UsageError("DIR is the directory of a --command; give Baton apps with --app")
     _start(
-        _targets(app_spec, command, name),
+        _targets(code_dir or app_spec, command, name),
         host,
         port,
         db_url,

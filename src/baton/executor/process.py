@@ -1,7 +1,9 @@
 """``LocalProcessExecutor``: every attempt in a fresh OS process on this machine.
 
 Baton workflows are forked from a warm zygote that has imported the workflow's code (one per
-workflow version); start commands are forked and ``exec``-ed from a plain zygote. Either way
+workflow version). A ``render-workflows module:attr`` start command gets the same, in the SDK's
+own interpreter (``render_zygote.py``); any other start command is forked and ``exec``-ed from a
+plain zygote. Either way
 the zygote is the parent, so it reaps the process and reports its peak memory and CPU time.
 
 Limits: each attempt runs in its own process group, which timeouts and cancellation kill with
@@ -23,6 +25,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from baton.executor.render_zygote import RenderEntry, render_entry
 
 log = logging.getLogger("baton.executor")
 
@@ -84,9 +88,10 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class _Zygote:
-    def __init__(self, proc: asyncio.subprocess.Process, label: str) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, label: str, *, execs: bool) -> None:
         self.proc = proc
         self.label = label
+        self.execs = execs  # fork + exec the start command (a cold start)
         self.started: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.exited: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -150,20 +155,43 @@ class LocalProcessExecutor:
         self.python = python
         self._zygotes: dict[str, _Zygote] = {}
         self._zygote_locks: dict[str, asyncio.Lock] = {}
+        self._no_warm: set[str] = set()  # versions whose warm render zygote failed to start
         self._live: dict[str, tuple[int, int]] = {}  # run_id -> (pid, memory limit)
+        self._forked_at: dict[str, float] = {}
         self._reasons: dict[str, str] = {}
         self._watchdog: asyncio.Task[None] | None = None
 
+    def _warm_entry(self, req: RunRequest) -> RenderEntry | None:
+        if req.kind != "command" or req.version_id in self._no_warm:
+            return None
+        return render_entry(req.argv, req.code_dir)
+
     async def _zygote(self, req: RunRequest) -> _Zygote:
-        label = req.version_id if req.kind == "baton" else f"cold:{req.code_dir}"
+        entry = self._warm_entry(req)
+        if entry is not None:
+            try:
+                return await self._start_zygote(
+                    f"render:{req.version_id}", entry.zygote_argv(req.code_dir), req, execs=False
+                )
+            except RuntimeError as exc:
+                # Start it cold from now on: the command itself then shows the user what fails.
+                log.warning("no warm start for %s: %s", req.target, exc)
+                self._no_warm.add(req.version_id)
+        args = [req.python or self.python, "-m", "baton.executor.zygote", "--cwd", req.code_dir]
+        if req.kind == "baton":
+            return await self._start_zygote(
+                req.version_id, [*args, "--target", req.target], req, execs=False
+            )
+        return await self._start_zygote(f"cold:{req.code_dir}", args, req, execs=True)
+
+    async def _start_zygote(
+        self, label: str, args: list[str], req: RunRequest, *, execs: bool
+    ) -> _Zygote:
         lock = self._zygote_locks.setdefault(label, asyncio.Lock())
         async with lock:
             zygote = self._zygotes.get(label)
             if zygote is not None and zygote.alive:
                 return zygote
-            args = [req.python or self.python, "-m", "baton.executor.zygote", "--cwd", req.code_dir]
-            if req.kind == "baton":
-                args += ["--target", req.target]
             proc = await asyncio.create_subprocess_exec(
                 *args,
                 stdin=asyncio.subprocess.PIPE,
@@ -172,8 +200,11 @@ class LocalProcessExecutor:
                 cwd=req.code_dir,
                 start_new_session=True,
             )
-            zygote = _Zygote(proc, label)
-            first = await zygote.ready
+            zygote = _Zygote(proc, label, execs=execs)
+            try:
+                first = await zygote.ready
+            except RuntimeError as exc:
+                first = {"type": "failed", "message": str(exc)}
             if first.get("type") != "ready":
                 await zygote.stop()
                 raise RuntimeError(first.get("message") or "the zygote failed to start")
@@ -194,7 +225,7 @@ class LocalProcessExecutor:
                 "stderr": req.stderr_path,
                 "memory_bytes": req.memory_bytes,
                 "cwd": req.code_dir,
-                "exec": list(req.argv) or None,
+                "exec": (list(req.argv) or None) if zygote.execs else None,
                 "env": {
                     **req.env,
                     "RENDER_SDK_MODE": req.mode,
@@ -206,6 +237,8 @@ class LocalProcessExecutor:
             return RunResult(pid=None, reason="spawn_failed", error=str(exc))
         pid: int = started["pid"]
         self._live[req.run_id] = (pid, req.memory_bytes)
+        if started.get("forked_at"):
+            self._forked_at[req.run_id] = float(started["forked_at"])
         self._ensure_watchdog()
         try:
             on_spawn(pid)
@@ -219,6 +252,7 @@ class LocalProcessExecutor:
             return RunResult(pid=pid, reason="spawn_failed", error=str(exc))
         finally:
             self._live.pop(req.run_id, None)
+            self._forked_at.pop(req.run_id, None)
         return RunResult(
             pid=pid,
             reason=self._reasons.pop(req.run_id, "exited"),
@@ -237,6 +271,10 @@ class LocalProcessExecutor:
         self._reasons.setdefault(run_id, reason)
         _killpg(live[0])
         return True
+
+    def forked_at(self, run_id: str) -> float | None:
+        """When ``run_id``'s live attempt process was forked (epoch seconds)."""
+        return self._forked_at.get(run_id)
 
     def pid_of(self, run_id: str) -> int | None:
         live = self._live.get(run_id)

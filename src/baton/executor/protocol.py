@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -41,6 +41,7 @@ class Request:
     path: str
     query: dict[str, str]
     body: Any  # parsed JSON, or None for GET
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
 
 Handler = Callable[[Request], Awaitable[Any]]
@@ -138,7 +139,10 @@ class AttemptServer:
         if too_big:
             status, payload = 413, {"message": "request body is larger than 4 MiB"}
         else:
-            status, payload = await self._dispatch(method, target.path, target.query, bytes(body))
+            received = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
+            status, payload = await self._dispatch(
+                method, target.path, target.query, bytes(body), received
+            )
         data = json.dumps(payload).encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
         # One write, one send(2): three would cost three system calls on an idle transport.
@@ -150,7 +154,9 @@ class AttemptServer:
         await writer.drain()
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
-    async def _dispatch(self, method: str, path: str, query: str, body: bytes) -> tuple[int, Any]:
+    async def _dispatch(
+        self, method: str, path: str, query: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, Any]:
         handler = self._routes.get((method, path))
         if handler is None:
             known = {p for _, p in self._routes}
@@ -163,7 +169,7 @@ class AttemptServer:
             return 400, {"message": f"request body is not valid JSON: {exc}"}
         if method == "POST" and not isinstance(parsed, dict):
             return 400, {"message": "request body must be a JSON object"}
-        request = Request(method, path, dict(parse_qsl(query)), parsed)
+        request = Request(method, path, dict(parse_qsl(query)), parsed, headers)
         try:
             result = await handler(request)
         except Exception as exc:

@@ -1,6 +1,10 @@
 """The warm fork server: imports a workflow's code once, then forks one process per attempt.
 
-Run as ``python -m baton.executor.zygote [--target module:attr] [--cwd DIR]``. It speaks JSON
+Run as ``python -m baton.executor.zygote [--target module:attr] [--cwd DIR]``, or for a Render
+SDK start command ``render-workflows module:attr`` as ``<the SDK's python> -c BOOT zygote.py
+--render-entry module:attr --cwd DIR`` (see ``render_zygote.py``): then this file runs in the
+user's interpreter, where Baton is not installed, so everything outside the ``target`` branch
+uses the standard library only. It speaks JSON
 lines: requests on stdin, replies on the original stdout (which it keeps on a private fd, so
 that user code printing at import time cannot corrupt the channel). It is single-threaded and
 forks only from its main loop, so no lock is ever held across a fork. It reaps its children
@@ -16,8 +20,10 @@ Replies: ``{"type": "ready"}``, ``{"type": "started", "key", "pid", "forked_at"}
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import gc
+import importlib
 import json
 import os
 import random
@@ -27,9 +33,13 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 PROTOCOL_VERSION = 1
+
+#: Runs one attempt (or a registration) inside a forked child; returns the exit status.
+Runner = Callable[[dict[str, Any]], int]
 
 
 class _Channel:
@@ -43,7 +53,7 @@ class _Channel:
             data = data[os.write(self.out_fd, data) :]
 
 
-def _child(req: dict[str, Any], channel: _Channel, app: Any) -> None:
+def _child(req: dict[str, Any], channel: _Channel, runner: Runner) -> None:
     """Runs in the forked process; never returns."""
     code = 1
     try:
@@ -73,16 +83,11 @@ def _child(req: dict[str, Any], channel: _Channel, app: Any) -> None:
         argv = req.get("exec")
         if argv:
             os.execvpe(argv[0], argv, dict(os.environ))
-        from baton.sdk import runtime
-
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
         sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-        if req.get("mode") == "register":
-            code = runtime.register(app.registry, req["socket_path"])
-        else:
-            code = runtime.run_attempt(app.registry, req["socket_path"])
+        code = runner(req)
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+        code = _exit_status(exc)
     except BaseException:
         traceback.print_exc()
         code = 1
@@ -92,6 +97,64 @@ def _child(req: dict[str, Any], channel: _Channel, app: Any) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _exit_status(exc: SystemExit) -> int:
+    """What the interpreter would exit with for ``SystemExit(code)``."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def _baton_runner(app: Any) -> Runner:
+    from baton.sdk import runtime
+
+    def run(req: dict[str, Any]) -> int:
+        if req.get("mode") == "register":
+            return runtime.register(app.registry, req["socket_path"])
+        return runtime.run_attempt(app.registry, req["socket_path"])
+
+    return run
+
+
+def _render_runner(entry: str) -> Runner:
+    """Import the SDK's ``render-workflows`` entry point and the user's module, once.
+
+    Each child then calls that entry point as the console script would, so the SDK's own code
+    runs the attempt: it finds the module already imported and calls ``app.start()``.
+    """
+    from importlib.metadata import entry_points  # only the render zygote needs it
+
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # what render-workflows does: the code directory is importable
+    found = [ep for ep in entry_points(group="console_scripts") if ep.name == "render-workflows"]
+    if not found:
+        raise RuntimeError("no render-workflows console script in this Python environment")
+    main = found[0].load()
+    module, sep, attr = entry.rpartition(":")
+    if not sep or not module or not attr:
+        raise RuntimeError(f"not a module:attribute entry: {entry!r}")
+    app = getattr(importlib.import_module(module), attr)
+    if not hasattr(app, "start"):
+        raise RuntimeError(f"{entry} has no start() method")
+
+    def run(req: dict[str, Any]) -> int:
+        sys.argv = ["render-workflows", entry]
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = _exit_status(exc)
+        except BaseException:
+            traceback.print_exc()  # as the interpreter prints an uncaught exception
+            code = 1
+        atexit._run_exitfuncs()  # a real interpreter exit runs these (logging.shutdown, ...)
+        return code
+
+    return run
 
 
 def _reap(channel: _Channel, keys: dict[int, str]) -> None:
@@ -118,13 +181,13 @@ def _reap(channel: _Channel, keys: dict[int, str]) -> None:
         )
 
 
-def _fork(req: dict[str, Any], channel: _Channel, app: Any, keys: dict[int, str]) -> None:
+def _fork(req: dict[str, Any], channel: _Channel, runner: Runner, keys: dict[int, str]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     forked_at = time.time()
     pid = os.fork()
     if pid == 0:
-        _child(req, channel, app)
+        _child(req, channel, runner)
     # The child calls setpgid too; doing it here as well closes the window in which a kill
     # of the (not yet existing) group would be lost.
     with contextlib.suppress(OSError):
@@ -133,31 +196,36 @@ def _fork(req: dict[str, Any], channel: _Channel, app: Any, keys: dict[int, str]
     channel.send({"type": "started", "key": req["key"], "pid": pid, "forked_at": forked_at})
 
 
-def serve(target: str | None, cwd: str | None) -> int:
-    channel = _Channel()
+def _load(target: str | None, cwd: str | None, render_entry: str | None) -> Runner:
+    if render_entry:
+        return _render_runner(render_entry)
     app = None
-    if cwd:
-        os.chdir(cwd)
-    try:
-        from baton.sdk import runtime  # noqa: F401 - warm the attempt path before forking
+    if target:
+        from baton.sdk.loader import load_app
 
-        if target:
-            from baton.sdk.loader import load_app
-
-            app = load_app(target, cwd=cwd)
-    except BaseException as exc:
-        channel.send({"type": "failed", "message": f"{exc}\n{traceback.format_exc()}"})
-        return 1
+        app = load_app(target, cwd=cwd)
     from baton.sdk.warmup import warm_up
 
     warm_up()  # run one no-op attempt here so every fork starts with hot code paths
+    return _baton_runner(app)
+
+
+def serve(target: str | None, cwd: str | None, render_entry: str | None = None) -> int:
+    channel = _Channel()
+    if cwd:
+        os.chdir(cwd)
+    try:
+        runner = _load(target, cwd, render_entry)
+    except BaseException as exc:
+        channel.send({"type": "failed", "message": f"{exc}\n{traceback.format_exc()}"})
+        return 1
     gc.collect()
     gc.freeze()  # keep the imported heap shared with every fork (no refcount-driven copies)
     channel.send({"type": "ready", "pid": os.getpid()})
-    return _loop(channel, app)
+    return _loop(channel, runner)
 
 
-def _loop(channel: _Channel, app: Any) -> int:
+def _loop(channel: _Channel, runner: Runner) -> int:
     """Fork on each request line; reap on SIGCHLD; exit when the engine closes stdin."""
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -181,7 +249,7 @@ def _loop(channel: _Channel, app: Any) -> int:
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 if line.strip():
-                    _fork(json.loads(line), channel, app, keys)
+                    _fork(json.loads(line), channel, runner, keys)
             _reap(channel, keys)
 
 
@@ -189,8 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="baton-zygote")
     parser.add_argument("--target")
     parser.add_argument("--cwd")
+    parser.add_argument("--render-entry")
     args = parser.parse_args(argv)
-    return serve(args.target, args.cwd)
+    return serve(args.target, args.cwd, args.render_entry)
 
 
 if __name__ == "__main__":

@@ -169,8 +169,10 @@ class Worker:
             self.executor.kill(run_id, "canceled")
 
     def _spawned(self, state: AttemptState, pid: int) -> None:
+        forked_at = self.executor.forked_at(state.run.id)
+        timings = {"forked_at": forked_at} if forked_at else None
         self._spawn(
-            self.link.attempt_started(state.run.id, state.claim.attempt, pid),
+            self.link.attempt_started(state.run.id, state.claim.attempt, pid, timings),
             f"started-{state.run.id}",
         )
         if state.canceled:

@@ -7,10 +7,12 @@ import binascii
 import contextlib
 import json
 import os
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from baton.core.models import Claim, ErrorType, Run
+from baton.binding import UNSPECIFIED_KIND
+from baton.core.models import Claim, ErrorType, Run, TaskDef
 from baton.core.plans import PLANS
 from baton.errors import InvalidInput
 from baton.executor.process import RunResult
@@ -21,6 +23,8 @@ from baton.worker.link import WorkerLink
 
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 MAX_WAIT_MS = 10_000
+RENDER_HOLD_MS = 5_000  # well inside the SDK's 15 s request timeout
+RENDER_HOLD_MAX_CHILDREN = 4
 MAX_LOG_LINE = 16 * 1024
 MAX_LOG_BYTES = 16 * 1024 * 1024  # per stream per attempt; the rest is dropped with a note
 
@@ -66,9 +70,9 @@ class AttemptState:
         }
 
     async def input(self, req: Request) -> dict[str, Any]:
-        timings = {k: int(v) / 1e9 for k, v in req.query.items() if k.startswith("sdk_")}
-        if timings:
-            await self.link.record_timings(self.run.id, self.claim.attempt, timings)
+        timings = startup_timings(req.query)
+        timings["input_at"] = time.time()
+        await self.link.record_timings(self.run.id, self.claim.attempt, timings)
         run = self.run
         body: dict[str, Any] = {
             "task_name": run.task_name,
@@ -115,7 +119,9 @@ class AttemptState:
         child_id = req.body.get("task_run_id")
         if not isinstance(child_id, str):
             raise ProtocolError("task_run_id must be a string")
-        wait_ms = req.body.get("wait_ms") or 0
+        wait_ms = req.body.get("wait_ms")
+        if wait_ms is None:
+            wait_ms = self._render_hold_ms()
         if not isinstance(wait_ms, int) or wait_ms < 0:
             raise ProtocolError("wait_ms must be a non-negative integer")
         child = await self.link.wait_child(
@@ -147,10 +153,64 @@ class AttemptState:
     async def get_checkpoints(self, req: Request) -> dict[str, Any]:
         return {"checkpoints": await self.link.get_checkpoints(self.run.id)}
 
+    def _render_hold_ms(self) -> int:
+        """How long to hold a poll that did not ask to wait (Render's SDKs poll at 1 Hz).
+
+        Holding it until the child ends saves up to a second per chained call. Render's SDKs
+        from 0.7 send socket requests from asyncio's default thread pool (at least 5 threads),
+        so only a parent with few children outstanding is held: a wide fan-out is answered at
+        once and never starves the pool that its other requests need.
+        """
+        return RENDER_HOLD_MS if len(self.outstanding) <= RENDER_HOLD_MAX_CHILDREN else 0
+
     async def _set_waiting(self, waiting: bool) -> None:
         if waiting != self.waiting and self.outcome is None:
             self.waiting = waiting
             await self.link.set_waiting(self.run.id, self.claim.attempt, waiting)
+
+
+#: The start-up instants Render's SDK (1.3+) puts in ``GET /input``'s query string, in ns.
+STARTUP_KEYS = ("sdk_import_started_at", "sdk_import_finished_at", "sdk_started_at")
+
+
+def startup_timings(query: dict[str, str]) -> dict[str, float]:
+    """The SDK's start-up instants as epoch seconds; values that are not integers are ignored."""
+    out: dict[str, float] = {}
+    for key in STARTUP_KEYS:
+        value = query.get(key, "")
+        if value.isdigit() and len(value) <= 20:
+            out[key] = int(value) / 1e9
+    return out
+
+
+def task_defs(req: Request) -> list[TaskDef]:
+    """The task definitions of a ``/register-tasks`` request.
+
+    Only Baton's SDK says which parameters are variadic or keyword-only (``kind``). Render's
+    SDKs list ``*args`` and ``**kwargs`` like plain parameters, so their parameters are marked
+    ``unspecified`` and the engine leaves argument binding to the SDK, as Render does.
+    """
+    tasks = req.body.get("tasks")
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        raise ProtocolError('body needs "tasks": a list of task definitions')
+    try:
+        defs = [TaskDef.from_wire(t) for t in tasks]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError(f"malformed task definition: {exc!r}") from exc
+    if req.headers.get("user-agent", "").startswith("baton-sdk"):
+        return defs
+    return [_unspecified_kinds(d, t) for d, t in zip(defs, tasks, strict=True)]
+
+
+def _unspecified_kinds(task: TaskDef, wire: dict[str, Any]) -> TaskDef:
+    if task.parameters is None:
+        return task
+    said = [isinstance(p, dict) and "kind" in p for p in wire.get("parameters") or []]
+    params = tuple(
+        p if has_kind else replace(p, kind=UNSPECIFIED_KIND)
+        for p, has_kind in zip(task.parameters, said, strict=True)
+    )
+    return replace(task, parameters=params)
 
 
 def _opt_str(value: object) -> str | None:

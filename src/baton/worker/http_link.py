@@ -190,8 +190,11 @@ class HttpLink:
             _raise_for(response)
         return True
 
-    async def attempt_started(self, run_id: str, attempt: int, pid: int) -> None:
-        await self._post("/attempts/started", {"run_id": run_id, "attempt": attempt, "pid": pid})
+    async def attempt_started(
+        self, run_id: str, attempt: int, pid: int, timings: dict[str, float] | None = None
+    ) -> None:
+        body = {"run_id": run_id, "attempt": attempt, "pid": pid, "timings": timings}
+        await self._post("/attempts/started", body)
 
     async def attempt_exit(
         self,

@@ -39,7 +39,11 @@ class WorkerLink(Protocol):
         """Report how an attempt ended; ``False`` if it was no longer this worker's."""
         ...
 
-    async def attempt_started(self, run_id: str, attempt: int, pid: int) -> None: ...
+    async def attempt_started(
+        self, run_id: str, attempt: int, pid: int, timings: dict[str, float] | None = None
+    ) -> None:
+        """Record the attempt's process id (and start-up timings, merged into the attempt's)."""
+        ...
 
     async def attempt_exit(
         self,
@@ -187,8 +191,12 @@ class ServicesLink:
     ) -> bool:
         return self.services.finish_attempt(run_id, attempt, worker_id, outcome) is not None
 
-    async def attempt_started(self, run_id: str, attempt: int, pid: int) -> None:
+    async def attempt_started(
+        self, run_id: str, attempt: int, pid: int, timings: dict[str, float] | None = None
+    ) -> None:
         self.services.store.attempt_started(run_id, attempt, pid)
+        if timings:
+            self.services.store.record_timings(run_id, attempt, timings)
 
     async def attempt_exit(
         self,

@@ -10,9 +10,9 @@ from baton.bundles.store import read_bundle
 from baton.core.models import TaskDef, WorkflowVersion
 from baton.errors import RegistrationFailed
 from baton.executor.process import LocalProcessExecutor, RunRequest
-from baton.executor.protocol import AttemptServer, ProtocolError, Request
+from baton.executor.protocol import AttemptServer, Request
 from baton.services import Services
-from baton.worker.attempt import LogTail
+from baton.worker.attempt import LogTail, task_defs
 
 REGISTER_TIMEOUT_S = 120.0
 
@@ -85,10 +85,7 @@ class Registrar:
         received: list[TaskDef] = []
 
         async def register_tasks(request: Request) -> dict[str, object]:
-            tasks = request.body.get("tasks")
-            if not isinstance(tasks, list):
-                raise ProtocolError('body needs "tasks": a list of task definitions')
-            defs = [TaskDef.from_wire(t) for t in tasks]
+            defs = task_defs(request)
             self.services.register_version(version.id, defs)
             received.extend(defs)
             return {}

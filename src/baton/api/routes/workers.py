@@ -70,6 +70,7 @@ class FinishBody(AttemptRef):
 
 class StartedBody(AttemptRef):
     pid: int
+    timings: dict[str, float] | None = None
 
 
 class ExitBody(AttemptRef):
@@ -146,7 +147,9 @@ async def finish(body: FinishBody, request: Request) -> Response:
 
 @router.post("/attempts/started", summary="Record an attempt's process id")
 async def started(body: StartedBody, request: Request) -> dict[str, Any]:
-    _services(request).store.attempt_started(body.run_id, body.attempt, body.pid)
+    await ServicesLink(_services(request)).attempt_started(
+        body.run_id, body.attempt, body.pid, body.timings
+    )
     return {}
 
 
