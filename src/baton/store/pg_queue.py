@@ -11,7 +11,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from baton.core.models import Attempt, Run, RunStatus
+from baton.core.durable import next_plan
+from baton.core.models import Attempt, ErrorType, Run, RunStatus
 from baton.core.retry import Retry, next_retry_delay_s
 from baton.store.base import Outcome
 from baton.store.pg_conn import Cursor
@@ -53,35 +54,103 @@ def load_runs(cur: Cursor, run_ids: Sequence[str], *, attempts: bool = True) -> 
 def claim_rows(
     cur: Cursor, worker_id: str, slots: int, *, limit: int, lease_s: float, ts: float
 ) -> list[tuple[str, int]]:
-    """Lease up to ``slots`` eligible runs; ``(run_id, attempt)`` oldest first.
+    """Lease up to ``slots`` eligible runs; ``(run_id, attempt)`` in claim order.
 
-    The global limit holds across processes because every claimer first takes one
-    transaction-scoped advisory lock: the count of computing attempts and the claim that
-    follows it are serialised, and the lock is released only when the claim commits.
+    The global limit and the concurrency keys' limits hold across processes because every
+    claimer first takes one transaction-scoped advisory lock: the counts of computing
+    attempts and running runs per key, and the claim that follows them, are serialised, and
+    the lock is released only when the claim commits. (Other writers only end runs, which
+    lowers the counts.)
     """
     from baton.store.pg_conn import CLAIM_LOCK
 
     cur.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
-    cur.execute("SELECT count(*) AS n FROM attempts WHERE status = 'running' AND waiting = 0")
-    n = min(slots, limit - cur.fetchone()["n"])
-    if n <= 0:
+    cur.execute(
+        "SELECT (SELECT count(*) FROM attempts WHERE status = 'running' AND waiting = 0) AS n, "
+        "EXISTS (SELECT 1 FROM pauses WHERE scope = 'queue') AS paused"
+    )
+    busy = cur.fetchone()
+    n = min(slots, limit - busy["n"])
+    if n <= 0 or busy["paused"]:
+        return []
+    ids = claimable(cur, ts, n)
+    if not ids:
         return []
     cur.execute(
-        "WITH picked AS (SELECT id FROM runs WHERE status = 'pending' AND not_before <= %s "
-        "ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED) "
-        "UPDATE runs r SET status = 'running', attempt_count = r.attempt_count + 1, "
-        "started_at = COALESCE(r.started_at, %s), not_before = NULL FROM picked "
-        "WHERE r.id = picked.id RETURNING r.seq, r.id, r.attempt_count - 1 AS attempt, r.plan",
-        (ts, n, ts),
+        "UPDATE runs SET status = 'running', attempt_count = attempt_count + 1, "
+        "started_at = COALESCE(started_at, %s), not_before = NULL WHERE id = ANY(%s) "
+        "RETURNING id, attempt_count - 1 AS attempt, plan",
+        (ts, ids),
     )
-    rows = sorted(cur.fetchall(), key=lambda r: r["seq"])
-    if rows:
-        cur.executemany(
-            "INSERT INTO attempts (run_id, attempt, status, worker_id, lease_expires_at, plan, "
-            "started_at) VALUES (%s, %s, 'running', %s, %s, %s, %s)",
-            [(r["id"], r["attempt"], worker_id, ts + lease_s, r["plan"], ts) for r in rows],
-        )
+    by_id = {r["id"]: r for r in cur.fetchall()}
+    rows = [by_id[i] for i in ids]
+    cur.executemany(
+        "INSERT INTO attempts (run_id, attempt, status, worker_id, lease_expires_at, plan, "
+        "started_at) VALUES (%s, %s, 'running', %s, %s, %s, %s)",
+        [(r["id"], r["attempt"], worker_id, ts + lease_s, r["plan"], ts) for r in rows],
+    )
     return [(r["id"], r["attempt"]) for r in rows]
+
+
+def claimable(cur: Cursor, ts: float, n: int) -> list[str]:
+    """Up to ``n`` pending runs to claim now (row-locked): highest priority first, then
+    oldest; none of a paused task or tree; none whose concurrency key is at its limit.
+
+    Runs another transaction holds (a cancel) are skipped, not waited for. Called under the
+    claim lock.
+    """
+    cur.execute(
+        "SELECT r.id, r.concurrency_key, r.concurrency_limit FROM runs r "
+        "WHERE r.status = 'pending' AND r.not_before <= %s "
+        "AND NOT EXISTS (SELECT 1 FROM pauses p WHERE "
+        "(p.scope = 'task' AND p.target = r.workflow || '/' || r.task_name) "
+        "OR (p.scope = 'tree' AND p.target = r.root_id)) "
+        "AND (r.concurrency_key IS NULL OR (SELECT count(*) FROM runs c "
+        "WHERE c.concurrency_key = r.concurrency_key AND c.status = 'running') "
+        "< r.concurrency_limit) "
+        "ORDER BY r.priority DESC, r.seq LIMIT %s FOR UPDATE OF r SKIP LOCKED",
+        (ts, n + 8),  # a few spare rows for keys that fill up within this batch
+    )
+    rows = cur.fetchall()
+    keys = sorted({r["concurrency_key"] for r in rows if r["concurrency_key"] is not None})
+    running: dict[str, int] = {}
+    if keys:
+        cur.execute(
+            "SELECT concurrency_key AS k, count(*) AS n FROM runs "
+            "WHERE concurrency_key = ANY(%s) AND status = 'running' GROUP BY concurrency_key",
+            (keys,),
+        )
+        running = {r["k"]: r["n"] for r in cur.fetchall()}
+    out: list[str] = []
+    for r in rows:
+        if len(out) >= n:
+            break
+        key = r["concurrency_key"]
+        if key is not None:
+            if running.get(key, 0) >= r["concurrency_limit"]:
+                continue  # filled by a claim earlier in this same batch
+            running[key] = running.get(key, 0) + 1
+        out.append(r["id"])
+    return out
+
+
+def escalate_plan(cur: Cursor, run_id: str, outcome: Outcome, ts: float) -> bool:
+    """Retry an out-of-memory attempt at once on the next plan up, if the task asks for it
+    (on top of the retry policy: each step up grants one more attempt)."""
+    if outcome.ok or outcome.error_type != ErrorType.OUT_OF_MEMORY:
+        return False
+    cur.execute("SELECT plan, escalate_plans FROM runs WHERE id = %s", (run_id,))
+    row = cur.fetchone()
+    if row is None or not row["escalate_plans"]:
+        return False
+    bigger = next_plan(row["plan"])
+    if bigger is None:
+        return False
+    cur.execute(
+        "UPDATE runs SET status = 'pending', not_before = %s, plan = %s WHERE id = %s",
+        (ts, bigger, run_id),
+    )
+    return True
 
 
 def finish(cur: Cursor, run_id: str, attempt: int, outcome: Outcome, ts: float) -> str:
@@ -116,6 +185,8 @@ def finish(cur: Cursor, run_id: str, attempt: int, outcome: Outcome, ts: float) 
             (ts, outcome.output, run_id),
         )
         return RunStatus.COMPLETED
+    if escalate_plan(cur, run_id, outcome, ts):
+        return RunStatus.PENDING
     cur.execute("SELECT retry, attempt_count FROM runs WHERE id = %s", (run_id,))
     row = cur.fetchone()
     policy = Retry.from_wire(json.loads(row["retry"]))

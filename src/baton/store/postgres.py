@@ -31,6 +31,8 @@ from baton.errors import InvalidTransition, QueueFull, RunNotFound, TaskNotFound
 from baton.store import pg_queue as q
 from baton.store.base import ChildCall, LogLine, Outcome, QueueStats, RunFilter
 from baton.store.pg_conn import Cursor, PgConnection, migrate
+from baton.store.pg_dashboard import PgDashboard
+from baton.store.pg_durable import PgDurable, memoized_child
 from baton.store.pg_listen import Listener
 from baton.store.rows import (
     from_ts,
@@ -43,7 +45,7 @@ from baton.store.rows import (
 IDEMPOTENCY_WINDOW_S = 24 * 3600
 
 
-class PostgresStore:
+class PostgresStore(PgDurable, PgDashboard):
     """The ``Store`` on a PostgreSQL database (``postgresql://…`` or ``postgres://…``)."""
 
     def __init__(self, url: str) -> None:
@@ -161,8 +163,9 @@ class PostgresStore:
         cur.execute(
             "INSERT INTO runs (id, task_id, workflow, task_name, version_id, status, input, "
             "parent_id, root_id, parent_attempt, retry, timeout_s, plan, idempotency_key, "
-            "created_at, not_before) VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, "
-            "%s, %s, %s, %s, %s, %s)",
+            "created_at, not_before, priority, concurrency_key, concurrency_limit, "
+            "escalate_plans, schedule_id) VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s, %s, "
+            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 new.id,
                 new.task.id,
@@ -179,6 +182,11 @@ class PostgresStore:
                 new.idempotency_key,
                 now,
                 now,
+                new.priority,
+                new.concurrency_key,
+                new.concurrency_limit,
+                int(new.escalate_plans),
+                new.schedule_id,
             ),
         )
 
@@ -238,12 +246,24 @@ class PostgresStore:
                 raise InvalidTransition(
                     f"task run {parent_id} is {parent['status']}; it cannot start children"
                 )
-            cur.execute(
-                "SELECT count(*) AS n FROM calls WHERE parent_id = %s AND parent_attempt = %s",
-                (parent_id, parent_attempt),
+            index = call.call_index
+            if index is None:
+                cur.execute(
+                    "SELECT count(*) AS n FROM calls WHERE parent_id = %s AND parent_attempt = %s",
+                    (parent_id, parent_attempt),
+                )
+                index = cur.fetchone()["n"]
+            digest = input_hash(call.input)
+            child_id = (
+                memoized_child(cur, parent_id, parent_attempt, index, call.task_name, digest)
+                if call.memoize and parent_attempt > 0
+                else None
             )
-            index = cur.fetchone()["n"]
-            self._insert_run(cur, new, now)
+            created = child_id is None
+            if child_id is None:
+                self._insert_run(cur, new, now)
+                child_id = new.id
+                q.notify_work(cur)
             cur.execute(
                 "INSERT INTO calls VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 (
@@ -251,14 +271,13 @@ class PostgresStore:
                     parent_attempt,
                     index,
                     call.task_name,
-                    input_hash(call.input),
+                    digest,
                     call.idempotency_key,
                     call.created_key,
-                    new.id,
+                    child_id,
                 ),
             )
-            q.notify_work(cur)
-            return q.load_runs(cur, [new.id])[0], True
+            return q.load_runs(cur, [child_id])[0], created
 
         return self._db.run(body)
 

@@ -8,42 +8,16 @@ functions) so the PostgreSQL backend can reuse it with its own placeholders.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
-from baton.core.models import RunStatus
 from baton.store.base import AttemptSpan, ChainRun, RunQuery, RunSummary, TaskStats
-from baton.store.rows import from_ts
-
-SUMMARY_COLUMNS = (
-    "seq, id, workflow, task_name, status, parent_id, root_id, attempt_count, created_at, "
-    "started_at, completed_at, error_type"
+from baton.store.dashboard_rows import (
+    SUMMARY_COLUMNS,
+    build_task_stats,
+    prefix_end,
+    summary_from_row,
 )
-
-
-def summary_from_row(row: Mapping[str, Any]) -> RunSummary:
-    created = from_ts(row["created_at"])
-    assert created is not None
-    return RunSummary(
-        seq=row["seq"],
-        id=row["id"],
-        workflow=row["workflow"],
-        task_name=row["task_name"],
-        status=RunStatus(row["status"]),
-        parent_id=row["parent_id"],
-        root_id=row["root_id"],
-        attempt_count=row["attempt_count"],
-        created_at=created,
-        started_at=from_ts(row["started_at"]),
-        completed_at=from_ts(row["completed_at"]),
-        error_type=row["error_type"],
-    )
-
-
-def _prefix_end(prefix: str) -> str:
-    """The smallest string greater than every string starting with ``prefix``."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+from baton.store.rows import from_ts
 
 
 def _time_bounds(db: sqlite3.Connection, query: RunQuery) -> tuple[int | None, int | None]:
@@ -78,7 +52,7 @@ def _where(db: sqlite3.Connection, query: RunQuery) -> tuple[list[str], list[obj
         args.extend(str(s) for s in query.status)
     if query.id_prefix:
         where.append("id >= ? AND id < ?")
-        args.extend([query.id_prefix, _prefix_end(query.id_prefix)])
+        args.extend([query.id_prefix, prefix_end(query.id_prefix)])
     if query.roots_only:
         where.append("parent_id IS NULL")
     low, high = _time_bounds(db, query)
@@ -136,13 +110,6 @@ def chain_runs(db: sqlite3.Connection, root_id: str, *, limit: int) -> list[Chai
     return [ChainRun(summary_from_row(r), tuple(spans.get(r["id"], ()))) for r in rows]
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def task_stats(db: sqlite3.Connection, *, since: datetime | None, sample: int) -> list[TaskStats]:
     low: int | None = None
     if since is not None:
@@ -155,47 +122,26 @@ def task_stats(db: sqlite3.Connection, *, since: datetime | None, sample: int) -
         low = row["seq"]
     window = "r.seq >= ?" if low is not None else "1 = 1"
     wargs: tuple[object, ...] = (low,) if low is not None else ()
-    counts: dict[tuple[str, str], dict[str, int]] = {}
-    for r in db.execute(
+    counts = db.execute(
         f"SELECT r.workflow, r.task_name, r.status, count(*) AS n FROM runs r WHERE {window} "
         "GROUP BY r.workflow, r.task_name, r.status",
         wargs,
-    ).fetchall():
-        counts.setdefault((r["workflow"], r["task_name"]), {})[r["status"]] = r["n"]
-    compute: dict[tuple[str, str], tuple[int, float, dict[str, float]]] = {}
-    for r in db.execute(
+    ).fetchall()
+    compute = db.execute(
         "SELECT r.workflow, r.task_name, a.plan, count(*) AS n, sum(a.cpu_s) AS cpu, "
         "sum(a.completed_at - a.started_at) AS wall FROM attempts a JOIN runs r "
         f"ON r.id = a.run_id WHERE {window} AND a.completed_at IS NOT NULL "
         "GROUP BY r.workflow, r.task_name, a.plan",
         wargs,
-    ).fetchall():
-        n, cpu, plans = compute.get((r["workflow"], r["task_name"]), (0, 0.0, {}))
-        plans[r["plan"] or "standard"] = plans.get(r["plan"] or "standard", 0.0) + (r["wall"] or 0)
-        compute[(r["workflow"], r["task_name"])] = (n + r["n"], cpu + (r["cpu"] or 0.0), plans)
-    out = []
-    for (workflow, name), by_status in sorted(counts.items()):
-        durations = [
-            d["d"]
-            for d in db.execute(
-                f"SELECT r.completed_at - r.started_at AS d FROM runs r WHERE {window} "
-                "AND r.workflow = ? AND r.task_name = ? AND r.status = 'completed' "
-                "ORDER BY r.seq DESC LIMIT ?",
-                (*wargs, workflow, name, sample),
-            ).fetchall()
-            if d["d"] is not None
-        ]
-        n, cpu, plans = compute.get((workflow, name), (0, 0.0, {}))
-        out.append(
-            TaskStats(
-                workflow=workflow,
-                task_name=name,
-                by_status=by_status,
-                p50_s=_percentile(durations, 0.5),
-                p95_s=_percentile(durations, 0.95),
-                attempts=n,
-                cpu_s=cpu,
-                plan_s=plans,
-            )
-        )
-    return out
+    ).fetchall()
+
+    def durations(workflow: str, name: str) -> list[float]:
+        rows = db.execute(
+            f"SELECT r.completed_at - r.started_at AS d FROM runs r WHERE {window} "
+            "AND r.workflow = ? AND r.task_name = ? AND r.status = 'completed' "
+            "ORDER BY r.seq DESC LIMIT ?",
+            (*wargs, workflow, name, sample),
+        ).fetchall()
+        return [d["d"] for d in rows if d["d"] is not None]
+
+    return build_task_stats(counts, compute, durations)

@@ -25,12 +25,16 @@ from baton.core.durable import (
     next_plan,
 )
 from baton.core.models import JSON, ErrorType, NewRun
-from baton.errors import InvalidInput, InvalidTransition, ScheduleNotFound
+from baton.errors import ScheduleNotFound
 from baton.store.base import Outcome
+from baton.store.durable_rows import (
+    TICK_HISTORY_S,
+    checkpoint_keys_full,
+    checkpoint_not_running,
+    pause_from_row,
+    schedule_from_row,
+)
 from baton.store.rows import Row, from_ts
-
-#: Tick rows kept this long past a schedule's catch-up window, for ``schedules get``.
-TICK_HISTORY_S = 24 * 3600.0
 
 
 def _one(db: sqlite3.Connection, sql: str, args: tuple[Any, ...] = ()) -> Any:
@@ -149,27 +153,6 @@ def cancel_tree(db: sqlite3.Connection, root_id: str, ts: float) -> list[str]:
     return ids
 
 
-def _schedule_from_row(row: Row) -> Schedule:
-    created = from_ts(row["created_at"])
-    assert created is not None
-    return Schedule(
-        id=row["id"],
-        workflow=row["workflow"],
-        task_name=row["task_name"],
-        spec=ScheduleSpec(
-            cron=row["cron"],
-            timezone=row["timezone"],
-            input=json.loads(row["input"]),
-            overlap=row["overlap"],
-            catchup_s=row["catchup_s"],
-        ),
-        source=row["source"],
-        paused=bool(row["paused"]),
-        created_at=created,
-        last_tick_at=from_ts(row["last_tick_at"]),
-    )
-
-
 # the Store operations -----------------------------------------------------------------------
 
 
@@ -199,20 +182,14 @@ class SQLiteDurable:
                 (run_id, attempt),
             )
             if status != "running":
-                raise InvalidTransition(
-                    f"attempt {attempt} of task run {run_id} is not running; "
-                    "its checkpoint was dropped"
-                )
+                raise checkpoint_not_running(run_id, attempt)
             exists = _one(
                 db, "SELECT 1 FROM checkpoints WHERE run_id = ? AND key = ?", (run_id, key)
             )
             if exists is None:
                 count = _one(db, "SELECT count(*) FROM checkpoints WHERE run_id = ?", (run_id,))
                 if count >= CHECKPOINT_MAX_KEYS:
-                    raise InvalidInput(
-                        f"task run {run_id} already has {count} checkpoint keys "
-                        f"(limit {CHECKPOINT_MAX_KEYS}); reuse a key"
-                    )
+                    raise checkpoint_keys_full(run_id, count)
             db.execute(
                 "INSERT INTO checkpoints (run_id, key, value, attempt, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET "
@@ -250,10 +227,7 @@ class SQLiteDurable:
     def list_pauses(self) -> list[Pause]:
         with self._read() as db:
             rows = db.execute("SELECT * FROM pauses ORDER BY created_at").fetchall()
-        return [
-            Pause(r["scope"], r["target"], from_ts(r["created_at"]))  # type: ignore[arg-type]
-            for r in rows
-        ]
+        return [pause_from_row(r) for r in rows]
 
     # schedules
 
@@ -285,12 +259,12 @@ class SQLiteDurable:
             row = db.execute("SELECT * FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
         if row is None:
             raise ScheduleNotFound(f"schedule {schedule_id} not found")
-        return _schedule_from_row(row)
+        return schedule_from_row(row)
 
     def list_schedules(self) -> list[Schedule]:
         with self._read() as db:
             rows = db.execute("SELECT * FROM schedules ORDER BY created_at, id").fetchall()
-        return [_schedule_from_row(r) for r in rows]
+        return [schedule_from_row(r) for r in rows]
 
     def set_schedule_paused(self, schedule_id: str, paused: bool) -> Schedule:
         with self._tx() as db:
