@@ -68,3 +68,38 @@ def test_claimers_in_threads_and_processes_respect_limit_and_never_double_claim(
         assert all(len(r.attempts) == 1 for r in store.get_runs([r.id for r in runs]))
     finally:
         store.close()
+
+
+def test_concurrent_claimers_never_exceed_a_concurrency_key_limit(store_url: str) -> None:
+    from dataclasses import replace
+
+    from store_kit import LEASE_S, utc
+
+    store = open_store(store_url)
+    try:
+        kit = Kit(store, register(store, "wf", ["square", "total"]))
+        for _ in range(12):
+            store.enqueue(replace(kit.new(), concurrency_key="wf/square#k", concurrency_limit=2))
+        free = {kit.enqueue("total").id for _ in range(6)}
+        claimed: list[str] = []
+
+        def in_thread(name: str) -> None:
+            own = open_store(store_url)
+            try:
+                for _ in range(10):
+                    claims = own.claim(name, 3, limit=100, lease_s=LEASE_S, now=utc())
+                    claimed.extend(c.run.id for c in claims)
+            finally:
+                own.close()
+
+        threads = [threading.Thread(target=in_thread, args=(f"t{i}",)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=90)
+
+        assert len(claimed) == len(set(claimed)) == 8
+        assert free <= set(claimed)
+        assert store.queue_stats().running == 8
+    finally:
+        store.close()

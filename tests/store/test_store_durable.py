@@ -225,3 +225,60 @@ def test_code_schedules_follow_the_registered_version_and_keep_their_pause(kit: 
     assert (made.id, made.source, made.spec.timezone) == ("code:wf:square", "code", "Europe/Paris")
     assert (kept.paused, kept.spec.cron) == (True, "0 4 * * *")
     assert kit.store.list_schedules() == []
+
+
+def test_retried_parent_gets_a_still_running_child_and_records_the_call(kit: Kit) -> None:
+    first = _parent(kit)
+    old = _child(kit, first, 0, 1)
+    again = _retried_parent(kit, first)
+
+    call = ChildCall("square", [1], None, None, 0, True)
+    new = kit.new("square", [1], parent=again.run, parent_attempt=again.attempt)
+    run, created = kit.store.create_child(again.run.id, again.attempt, call, new)
+
+    assert (run.id, created, run.status) == (old, False, RunStatus.RUNNING)
+    assert _child(kit, again, 1, 1) != old  # the next call of this attempt gets a new one
+
+
+def test_enqueue_keeps_the_durable_options(kit: Kit) -> None:
+    new = replace(kit.new(), priority=-5, concurrency_key="wf/square#1", concurrency_limit=3)
+
+    run, _ = kit.store.enqueue(new)
+
+    assert (run.priority, run.concurrency_key) == (-5, "wf/square#1")
+    assert kit.store.get_run(run.id).priority == -5
+
+
+def test_claim_orders_by_priority_then_age_and_still_honours_the_global_limit(kit: Kit) -> None:
+    old_low = kit.enqueue()
+    high = [kit.store.enqueue(replace(kit.new(), priority=5))[0].id for _ in range(2)]
+
+    assert [c.run.id for c in kit.claim(10, limit=2)] == high
+    assert kit.claim(10, limit=2) == []
+    assert [c.run.id for c in kit.claim(10, limit=3)] == [old_low.id]
+
+
+def test_out_of_memory_on_the_largest_plan_fails(kit: Kit) -> None:
+    from baton.core.plans import PLANS
+
+    top = list(PLANS)[-1]
+    run, _ = kit.store.enqueue(replace(kit.new(), plan=top, escalate_plans=True))
+    kit.claim_one()
+
+    after = kit.store.finish_attempt(run.id, 0, WORKER, OOM, now=utc())
+
+    assert after is not None and (after.status, after.plan) == (RunStatus.FAILED, top)
+
+
+def test_pauses_are_listed_and_a_checkpoint_of_a_finished_attempt_is_refused(kit: Kit) -> None:
+    kit.store.add_pause("task", "wf/square")
+    kit.store.add_pause("queue", "")
+    run = kit.enqueue("total")
+    kit.store.remove_pause("queue", "")
+    kit.claim_one()
+    kit.store.finish_attempt(run.id, 0, WORKER, ok(), now=utc())
+
+    assert [(p.scope, p.target) for p in kit.store.list_pauses()] == [("task", "wf/square")]
+    with pytest.raises(InvalidTransition, match="not running"):
+        kit.store.put_checkpoint(run.id, 0, "k", 1)
+    assert kit.store.get_checkpoints(run.id) == {}
