@@ -19,7 +19,7 @@ from baton.core.models import JSON
 from baton.errors import BatonError, NonRetryableError, TaskNotFound
 from baton.sdk import wire
 from baton.sdk.chain import RunState, current_run
-from baton.sdk.checkpoint import load_checkpoints
+from baton.sdk.checkpoint import load_checkpoints, load_checkpoints_sync
 from baton.sdk.context import TaskContext, TaskRunMetadata
 from baton.sdk.sockclient import SocketClient
 from baton.sdk.task import TaskSpec
@@ -90,6 +90,8 @@ def _execute_sync(
 ) -> str:
     if spec is None:
         raise TaskNotFound(f"Task '{name}' not found")
+    if state.metadata.attempt > 0:
+        state.checkpoints.update(load_checkpoints_sync(state.client))
     token = current_run.set(state)
     try:
         if spec.takes_context:
