@@ -248,7 +248,10 @@ class Services(DurableServices):
                 for fut in done:
                     rid = pending.pop(fut)
                     futures.pop(rid, None)
-                    yield self.store.get_run(rid)
+                    run = fut.result()
+                    # The published run is fresh; one without attempts (a notification from
+                    # another process) is read again in full.
+                    yield run if run.attempts else self.store.get_run(rid)
         finally:
             for rid, fut in futures.items():
                 self.events.forget(rid, fut)

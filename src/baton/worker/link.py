@@ -194,9 +194,7 @@ class ServicesLink:
     async def attempt_started(
         self, run_id: str, attempt: int, pid: int, timings: dict[str, float] | None = None
     ) -> None:
-        self.services.store.attempt_started(run_id, attempt, pid)
-        if timings:
-            self.services.store.record_timings(run_id, attempt, timings)
+        self.services.store.attempt_started(run_id, attempt, pid, timings)
 
     async def attempt_exit(
         self,
