@@ -228,7 +228,8 @@ class Services(DurableServices):
             if run.status.is_final or timeout_s <= 0:
                 return run
             try:
-                return await asyncio.wait_for(asyncio.shield(fut), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    return await asyncio.shield(fut)
             except TimeoutError:
                 return self.store.get_run(run_id, attempts=False)
         finally:

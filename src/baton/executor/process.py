@@ -242,8 +242,10 @@ class LocalProcessExecutor:
         self._ensure_watchdog()
         try:
             on_spawn(pid)
+            # asyncio.timeout, not wait_for: no extra task per attempt (this is the hot path)
             try:
-                info = await asyncio.wait_for(asyncio.shield(exited), req.timeout_s)
+                async with asyncio.timeout(req.timeout_s):
+                    info = await asyncio.shield(exited)
             except TimeoutError:
                 self.kill(req.run_id, "timeout")
                 info = await exited

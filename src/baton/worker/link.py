@@ -159,7 +159,8 @@ async def claim_waiting(
         if event_before.is_set():
             continue
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event_before.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await event_before.wait()
 
 
 class ServicesLink:
