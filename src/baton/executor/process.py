@@ -9,8 +9,8 @@ the zygote is the parent, so it reaps the process and reports its peak memory an
 Limits: each attempt runs in its own process group, which timeouts and cancellation kill with
 SIGKILL. Memory: ``RLIMIT_DATA`` at the plan's size (an allocation past it raises
 ``MemoryError``) plus a watchdog that kills a process whose resident memory passes the plan.
-CPU shares need a writable cgroup v2 hierarchy (see docs/limits.md); without one, CPU is not
-limited.
+CPU: a cgroup with the plan's CFS quota per attempt where a writable hierarchy with the ``cpu``
+controller exists (``cgroups.py``, docs/limits.md); without one, CPU is not limited.
 """
 
 from __future__ import annotations
