@@ -8,6 +8,7 @@ import logging
 import os
 import shlex
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,5 +163,17 @@ async def serve_http(engine: Engine, host: str, port: int, *, require_token: boo
         lifespan="off",
         timeout_graceful_shutdown=1,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     await server.serve()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGINT/SIGTERM once it has stopped serving, which would kill the
+    process before the engine shuts down (attempts, zygotes, cgroups, the store). Here the
+    signal only ends serving; the engine's own shutdown then runs and the command returns."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()

@@ -228,7 +228,8 @@ class Services(DurableServices):
             if run.status.is_final or timeout_s <= 0:
                 return run
             try:
-                return await asyncio.wait_for(asyncio.shield(fut), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    return await asyncio.shield(fut)
             except TimeoutError:
                 return self.store.get_run(run_id, attempts=False)
         finally:
@@ -248,7 +249,10 @@ class Services(DurableServices):
                 for fut in done:
                     rid = pending.pop(fut)
                     futures.pop(rid, None)
-                    yield self.store.get_run(rid)
+                    run = fut.result()
+                    # The published run is fresh; one without attempts (a notification from
+                    # another process) is read again in full.
+                    yield run if run.attempts else self.store.get_run(rid)
         finally:
             for rid, fut in futures.items():
                 self.events.forget(rid, fut)

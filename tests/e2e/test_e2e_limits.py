@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,33 @@ async def test_task_resident_past_its_plan_is_killed_out_of_memory(
     assert len(done.attempts) == 1
     assert done.attempts[0].pid is not None
     assert process_gone(done.attempts[0].pid)
+
+
+def _cpu_cgroups_writable() -> bool:
+    from baton.executor.cgroups import CpuLimits
+
+    limits = CpuLimits.detect("baton-probe")
+    if limits is None:
+        return False
+    limits.close()
+    return True
+
+
+@pytest.mark.skipif(
+    not _cpu_cgroups_writable(), reason="no writable cgroup hierarchy with the cpu controller"
+)
+async def test_plan_cpus_become_the_attempt_cgroup_quota(start_engine: StartEngine) -> None:
+    # starter is 0.5 CPU: a quota of half the period. pro (2 CPUs) has the whole machine
+    # here (2 cores), so it runs without a limit.
+    engine = await start_engine("limits_flows")
+
+    starter = engine.services.start_run("limits_flows/starter_cpu_quota", [])
+    pro = engine.services.start_run("limits_flows/pro_cpu_quota", [])
+
+    done = await final_run(engine, starter.id)
+    assert done.status == RunStatus.COMPLETED, done.error
+    assert done.results == [[50_000, 100_000]]
+    other = await final_run(engine, pro.id)
+    assert other.status == RunStatus.COMPLETED, other.error
+    if (os.cpu_count() or 1) <= 2:
+        assert other.results == [[]]

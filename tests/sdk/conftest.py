@@ -51,6 +51,8 @@ class FakeEngine:
     child_results: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
     child_delay_s: float = 0.0
     refuse_subtask: tuple[int, str] | None = None
+    #: what ``GET /checkpoints`` answers (Baton's extension); None: the route is unknown (404)
+    checkpoints: dict[str, Any] | None = None
     in_flight: int = 0
     max_in_flight: int = 0
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -108,6 +110,8 @@ class FakeEngine:
         if (method, path) == ("POST", "/register-tasks"):
             self.registered.append(body)
             return 200, {}
+        if (method, path) == ("GET", "/checkpoints") and self.checkpoints is not None:
+            return 200, {"checkpoints": self.checkpoints}
         if (method, path) == ("POST", "/run-subtask"):
             return self.run_subtask(body)
         if (method, path) == ("POST", "/get-subtask-result"):

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from baton.errors import ClientError, NonRetryableError, TaskRunError
-from baton.sdk import TaskContext, Workflows, sockclient
+from baton.sdk import TaskContext, Workflows, restore, sockclient
 from baton.sdk.runtime import register, run_attempt
 from baton.sdk.warmup import warm_up
 
@@ -285,3 +285,31 @@ async def test_unawaited_child_does_not_block_the_callback(fake_engine: Any) -> 
 
 def test_warm_up_runs_a_no_op_attempt_in_process() -> None:
     warm_up()
+
+
+async def test_plain_task_on_a_retry_restores_its_checkpoints(fake_engine: Any) -> None:
+    app = Workflows()
+
+    @app.task
+    def resume() -> object:
+        return restore("done", default=0)
+
+    fake_engine.checkpoints = {"done": 41}
+    fake_engine.set_input("resume", attempt=1)
+    assert await fake_engine.attempt(app.registry) == 0
+    assert output_of(fake_engine.callbacks[0]) == 41
+    assert ("GET", "/checkpoints", None) in fake_engine.requests
+
+
+async def test_plain_task_replaces_a_kept_connection_the_engine_closed(fake_engine: Any) -> None:
+    # The fake engine closes every connection after one answer, so /callback cannot reuse
+    # the connection of /input and must open a new one.
+    app = Workflows()
+
+    @app.task
+    def seven() -> int:
+        return 7
+
+    fake_engine.set_input("seven")
+    assert await fake_engine.attempt(app.registry) == 0
+    assert output_of(fake_engine.callbacks[0]) == 7

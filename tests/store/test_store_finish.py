@@ -177,3 +177,15 @@ def test_update_attempt_exit_and_timings_are_kept(kit: Kit) -> None:
     assert attempt.pid == 4242
     assert attempt.timings == {"forked_at": 1.0, "sdk_started_at": 2.0}
     assert (attempt.exit_code, attempt.peak_rss_kb, attempt.cpu_s) == (0, 900, 0.5)
+
+
+def test_attempt_started_merges_timings_recorded_before_it(kit: Kit) -> None:
+    # The attempt's GET /input can be answered before its start is recorded.
+    run = kit.enqueue()
+    claim = kit.claim_one()
+    kit.store.record_timings(run.id, claim.attempt, {"input_at": 3.0})
+    kit.store.attempt_started(run.id, claim.attempt, 4242, {"forked_at": 1.0})
+
+    [attempt] = kit.store.get_run(run.id).attempts
+    assert attempt.pid == 4242
+    assert attempt.timings == {"forked_at": 1.0, "input_at": 3.0}

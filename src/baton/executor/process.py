@@ -9,8 +9,8 @@ the zygote is the parent, so it reaps the process and reports its peak memory an
 Limits: each attempt runs in its own process group, which timeouts and cancellation kill with
 SIGKILL. Memory: ``RLIMIT_DATA`` at the plan's size (an allocation past it raises
 ``MemoryError``) plus a watchdog that kills a process whose resident memory passes the plan.
-CPU shares need a writable cgroup v2 hierarchy (see docs/limits.md); without one, CPU is not
-limited.
+CPU: a cgroup with the plan's CFS quota per attempt where a writable hierarchy with the ``cpu``
+controller exists (``cgroups.py``, docs/limits.md); without one, CPU is not limited.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from baton.executor.cgroups import CpuLimits
 from baton.executor.render_zygote import RenderEntry, render_entry
 
 log = logging.getLogger("baton.executor")
@@ -56,6 +57,7 @@ class RunRequest:
     env: dict[str, str] = field(default_factory=dict)
     argv: tuple[str, ...] = ()
     python: str | None = None  # the interpreter of the version's virtual environment, if any
+    cpus: float = 0.0  # the plan's CPUs: a cgroup CPU limit where the kernel allows; 0: none
 
     @property
     def key(self) -> str:
@@ -151,8 +153,10 @@ class _Zygote:
 class LocalProcessExecutor:
     """Runs attempts as processes on this machine."""
 
-    def __init__(self, *, python: str = sys.executable) -> None:
+    def __init__(self, *, python: str = sys.executable, cpu_limits: bool = True) -> None:
         self.python = python
+        self._cpu_limits = cpu_limits
+        self._limits: CpuLimits | None = None
         self._zygotes: dict[str, _Zygote] = {}
         self._zygote_locks: dict[str, asyncio.Lock] = {}
         self._no_warm: set[str] = set()  # versions whose warm render zygote failed to start
@@ -211,8 +215,28 @@ class LocalProcessExecutor:
             self._zygotes[label] = zygote
             return zygote
 
+    def _cgroup_for(self, req: RunRequest) -> str | None:
+        if not self._cpu_limits or not 0 < req.cpus < (os.cpu_count() or 1):
+            return None  # no plan, or the plan has at least the whole machine
+        if self._limits is None:
+            self._limits = CpuLimits.detect()
+            if self._limits is None:
+                self._cpu_limits = False  # not on this machine: do not look again
+                return None
+        return self._limits.acquire(req.cpus)
+
     async def start(self, req: RunRequest, on_spawn: Callable[[int], None]) -> RunResult:
         """Run one attempt to its end: exit, timeout, out-of-memory kill or cancel."""
+        cgroup = self._cgroup_for(req)
+        try:
+            return await self._start(req, on_spawn, cgroup)
+        finally:
+            if cgroup is not None and self._limits is not None:
+                self._limits.release(cgroup, req.cpus)
+
+    async def _start(
+        self, req: RunRequest, on_spawn: Callable[[int], None], cgroup: str | None
+    ) -> RunResult:
         try:
             zygote = await self._zygote(req)
             message = {
@@ -226,6 +250,7 @@ class LocalProcessExecutor:
                 "memory_bytes": req.memory_bytes,
                 "cwd": req.code_dir,
                 "exec": (list(req.argv) or None) if zygote.execs else None,
+                "cgroup": cgroup,
                 "env": {
                     **req.env,
                     "RENDER_SDK_MODE": req.mode,
@@ -242,8 +267,10 @@ class LocalProcessExecutor:
         self._ensure_watchdog()
         try:
             on_spawn(pid)
+            # asyncio.timeout, not wait_for: no extra task per attempt (this is the hot path)
             try:
-                info = await asyncio.wait_for(asyncio.shield(exited), req.timeout_s)
+                async with asyncio.timeout(req.timeout_s):
+                    info = await asyncio.shield(exited)
             except TimeoutError:
                 self.kill(req.run_id, "timeout")
                 info = await exited
@@ -298,6 +325,8 @@ class LocalProcessExecutor:
         for zygote in self._zygotes.values():
             await zygote.stop()
         self._zygotes.clear()
+        if self._limits is not None:
+            self._limits.close()
         if self._watchdog is not None:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -110,7 +110,8 @@ class AttemptServer:
             event = conn.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            data = await asyncio.wait_for(reader.read(65536), IDLE_TIMEOUT_S)
+            async with asyncio.timeout(IDLE_TIMEOUT_S):  # no task per read, unlike wait_for
+                data = await reader.read(65536)
             conn.receive_data(data)
             if not data and conn.their_state is h11.IDLE:
                 return h11.ConnectionClosed()

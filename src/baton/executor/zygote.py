@@ -70,6 +70,10 @@ def _child(req: dict[str, Any], channel: _Channel, runner: Runner) -> None:
         os.dup2(err, 2)
         for fd in (null, out, err):
             os.close(fd)
+        cgroup = req.get("cgroup")
+        if cgroup:  # the plan's CPU limit (executor/cgroups.py), before any user code runs
+            with open(os.path.join(cgroup, "cgroup.procs"), "w") as procs:
+                procs.write("0")
         memory = req.get("memory_bytes")
         if memory:
             # RLIMIT_DATA counts heap and anonymous mappings (Linux >= 4.7): an allocation past

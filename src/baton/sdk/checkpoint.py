@@ -17,7 +17,7 @@ from baton.errors import ClientError
 from baton.sdk.chain import RunState, current_run
 from baton.sdk.sockclient import SocketClient
 
-__all__ = ["checkpoint", "load_checkpoints", "restore"]
+__all__ = ["checkpoint", "load_checkpoints", "load_checkpoints_sync", "restore"]
 
 
 def encode(key: object, value: object) -> Any:
@@ -83,8 +83,25 @@ async def load_checkpoints(client: SocketClient) -> dict[str, Any]:
     try:
         answer = await client.request("GET", "/checkpoints")
     except ClientError as exc:
-        if exc.status == 404:
-            return {}  # an engine that does not speak Baton's extension (Render)
-        raise
+        return _no_checkpoints(exc)
+    return _found(answer)
+
+
+def load_checkpoints_sync(client: SocketClient) -> dict[str, Any]:
+    """``load_checkpoints`` for a plain (``def``) task, which runs without an event loop."""
+    try:
+        answer = client.request_sync("GET", "/checkpoints")
+    except ClientError as exc:
+        return _no_checkpoints(exc)
+    return _found(answer)
+
+
+def _no_checkpoints(exc: ClientError) -> dict[str, Any]:
+    if exc.status == 404:
+        return {}  # an engine that does not speak Baton's extension (Render)
+    raise exc
+
+
+def _found(answer: dict[str, Any]) -> dict[str, Any]:
     found = answer.get("checkpoints")
     return found if isinstance(found, dict) else {}

@@ -19,7 +19,7 @@ from baton.core.models import JSON
 from baton.errors import BatonError, NonRetryableError, TaskNotFound
 from baton.sdk import wire
 from baton.sdk.chain import RunState, current_run
-from baton.sdk.checkpoint import load_checkpoints
+from baton.sdk.checkpoint import load_checkpoints, load_checkpoints_sync
 from baton.sdk.context import TaskContext, TaskRunMetadata
 from baton.sdk.sockclient import SocketClient
 from baton.sdk.task import TaskSpec
@@ -64,6 +64,7 @@ def _run_attempt(registry: Mapping[str, TaskSpec], client: SocketClient, started
     spec = registry.get(name)
     state = RunState(client, metadata)
     if spec is not None and _is_async(spec.func):
+        client.close()  # the loop opens its own connections
         return _run_in_new_loop(_finish(spec, name, args, kwargs, state))
     try:
         output = _execute_sync(spec, name, args, kwargs, state)
@@ -89,6 +90,8 @@ def _execute_sync(
 ) -> str:
     if spec is None:
         raise TaskNotFound(f"Task '{name}' not found")
+    if state.metadata.attempt > 0:
+        state.checkpoints.update(load_checkpoints_sync(state.client))
     token = current_run.set(state)
     try:
         if spec.takes_context:

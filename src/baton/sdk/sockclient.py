@@ -168,19 +168,39 @@ class SocketClient:
         self, method: str, target: str, payload: bytes | None, timeout_s: float
     ) -> tuple[int, bytes]:
         # A plain task makes two requests in a row (/input, /callback): the second reuses the
-        # first's connection when it is fresh, which saves a connect and an accept.
+        # first's connection when it is fresh, which saves a connect and an accept. A kept
+        # connection the engine has closed meanwhile is replaced at once (nothing was sent).
         kept, self._kept = self._kept, None
-        if kept is not None and time.monotonic() - kept[2] < _KEEP_ALIVE_S:
-            sock, conn = kept[0], kept[1]
-        else:
-            if kept is not None:
-                kept[0].close()
-            sock, conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), None
+        if kept is not None:
+            if time.monotonic() - kept[2] < _KEEP_ALIVE_S:
+                try:
+                    return self._exchange_on(kept[0], kept[1], method, target, payload, timeout_s)
+                except _Transient:
+                    pass
+            kept[0].close()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout_s)
-            if conn is None:
-                sock.connect(self.socket_path)
-                conn = h11.Connection(h11.CLIENT)
+            sock.connect(self.socket_path)
+        except OSError as exc:
+            sock.close()
+            error = ServerError(f"{method} {target} failed: {type(exc).__name__}: {exc}")
+            raise _Transient(error) from exc
+        return self._exchange_on(
+            sock, h11.Connection(h11.CLIENT), method, target, payload, timeout_s
+        )
+
+    def _exchange_on(
+        self,
+        sock: socket.socket,
+        conn: h11.Connection,
+        method: str,
+        target: str,
+        payload: bytes | None,
+        timeout_s: float,
+    ) -> tuple[int, bytes]:
+        try:
+            sock.settimeout(timeout_s)
             sock.sendall(_request_bytes(conn, method, target, payload, keep_alive=True))
             answer = _Answer()
             while True:

@@ -223,7 +223,9 @@ class Store(Protocol):
 
     def attempt_started(
         self, run_id: str, attempt: int, pid: int, timings: dict[str, float] | None = None
-    ) -> None: ...
+    ) -> None:
+        """Record the attempt's process id; ``timings`` are merged into those it has."""
+        ...
 
     def set_waiting(self, run_id: str, attempt: int, waiting: bool) -> None:
         """Mark an attempt as waiting on its children: it stops counting against the limit."""

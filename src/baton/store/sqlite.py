@@ -485,9 +485,12 @@ class SQLiteStore(SQLiteDurable):
     ) -> None:
         with self._tx() as db:
             db.execute(
-                "UPDATE attempts SET pid = ?, timings = COALESCE(?, timings) "
+                # json_patch merges: the attempt's /input may have recorded timings already
+                "UPDATE attempts SET pid = ?, "
+                "timings = CASE WHEN ? IS NULL THEN timings "
+                "ELSE json_patch(COALESCE(timings, '{}'), ?) END "
                 "WHERE run_id = ? AND attempt = ?",
-                (pid, json.dumps(timings) if timings else None, run_id, attempt),
+                (pid, *([json.dumps(timings) if timings else None] * 2), run_id, attempt),
             )
 
     def set_waiting(self, run_id: str, attempt: int, waiting: bool) -> None:

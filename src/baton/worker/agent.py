@@ -210,6 +210,7 @@ class Worker:
             memory_bytes=plan.memory_bytes,
             timeout_s=float(run.timeout_s),
             mode="run",
+            cpus=plan.cpus,
         )
 
     async def _code_for(self, state: AttemptState) -> Code | None:

@@ -159,7 +159,8 @@ async def claim_waiting(
         if event_before.is_set():
             continue
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event_before.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await event_before.wait()
 
 
 class ServicesLink:
@@ -194,9 +195,7 @@ class ServicesLink:
     async def attempt_started(
         self, run_id: str, attempt: int, pid: int, timings: dict[str, float] | None = None
     ) -> None:
-        self.services.store.attempt_started(run_id, attempt, pid)
-        if timings:
-            self.services.store.record_timings(run_id, attempt, timings)
+        self.services.store.attempt_started(run_id, attempt, pid, timings)
 
     async def attempt_exit(
         self,

@@ -27,6 +27,7 @@ def request_for(
     memory_bytes: int,
     timeout_s: float,
     mode: str,
+    cpus: float = 0.0,
 ) -> RunRequest:
     """The executor request for one attempt (or registration) of ``version``."""
     return RunRequest(
@@ -44,6 +45,7 @@ def request_for(
         mode=mode,
         argv=tuple(shlex.split(version.target)) if version.kind == "command" else (),
         python=code.python,
+        cpus=cpus,
     )
 
 
