@@ -366,9 +366,11 @@ class PostgresStore(PgDurable, PgDashboard):
         self, run_id: str, attempt: int, pid: int, timings: dict[str, float] | None = None
     ) -> None:
         self._write(
-            "UPDATE attempts SET pid = %s, timings = COALESCE(%s, timings) "
+            # merged: the attempt's /input may have recorded timings already
+            "UPDATE attempts SET pid = %s, timings = CASE WHEN %s::text IS NULL THEN timings "
+            "ELSE (COALESCE(timings, '{}')::jsonb || %s::jsonb)::text END "
             "WHERE run_id = %s AND attempt = %s",
-            (pid, json.dumps(timings) if timings else None, run_id, attempt),
+            (pid, *([json.dumps(timings) if timings else None] * 2), run_id, attempt),
         )
 
     def set_waiting(self, run_id: str, attempt: int, waiting: bool) -> None:
