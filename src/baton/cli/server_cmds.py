@@ -68,7 +68,7 @@ async def _run_server(
                 + ", ".join(f"{name}/{t.name}" for t in tasks)
             )
         url = f"http://{host}:{port}"
-        console.print(f"[bold]Baton[/] API {url}/v1   browse it at {url}/docs")
+        console.print(f"[bold]Baton[/] dashboard {url}/   API {url}/v1   API docs {url}/docs")
         if open_:
             console.print("[yellow]auth off[/]: anyone who can reach this port can run tasks")
         await serve_http(engine, host, port, require_token=not open_)
