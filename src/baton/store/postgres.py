@@ -365,10 +365,12 @@ class PostgresStore(PgDurable, PgDashboard):
     def attempt_started(
         self, run_id: str, attempt: int, pid: int, timings: dict[str, float] | None = None
     ) -> None:
+        # Merged: the attempt's /input may have recorded timings already (record_timings).
         self._write(
-            "UPDATE attempts SET pid = %s, timings = COALESCE(%s, timings) "
+            "UPDATE attempts SET pid = %s, timings = CASE WHEN %s::text IS NULL THEN timings "
+            "ELSE (COALESCE(timings, '{}')::jsonb || %s::jsonb)::text END "
             "WHERE run_id = %s AND attempt = %s",
-            (pid, json.dumps(timings) if timings else None, run_id, attempt),
+            (pid, *([json.dumps(timings) if timings else None] * 2), run_id, attempt),
         )
 
     def set_waiting(self, run_id: str, attempt: int, waiting: bool) -> None:
