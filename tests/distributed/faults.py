@@ -93,12 +93,13 @@ def check_invariants(
         children_total = 0
         for run in runs:
             kids = store.children(run.id)
-            # One child per call of one parent attempt. A retried parent attempt gets the
-            # children an earlier attempt made (memoized, docs/durable.md) unless they failed,
-            # so the completed attempt's children are the completed ones, one per call.
-            calls = Counter((k.parent_attempt, k.task_name, json.dumps(k.input)) for k in kids)
+            # One child per chained call, whatever the parent's attempts: a retried parent gets
+            # the child an earlier attempt started for the same call (memoized children).
+            calls = Counter((k.task_name, json.dumps(k.input)) for k in kids)
             assert all(n == 1 for n in calls.values()), f"child started twice: {run.id} {calls}"
-            used = [k for k in kids if k.status == "completed"]
+            full = store.get_run(run.id)
+            (done,) = [a.attempt for a in full.attempts if a.status == "completed"]
+            used = store.get_runs(_call_children(db_url, run.id, done))
             want = {"chain": 2, "fan": 3, "work": 0}[roots[run.id][0]]
             assert len(used) == want, (run.id, len(used))
             children_total += len(used)
@@ -110,6 +111,19 @@ def check_invariants(
         assert stats.pending == 0 and stats.running == 0, stats
     finally:
         store.close()
+
+
+def _call_children(db_url: str, parent_id: str, attempt: int) -> list[str]:
+    """The child each chained call of the parent's attempt got (the store's call records)."""
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT child_id FROM calls WHERE parent_id = %s AND parent_attempt = %s "
+            "ORDER BY call_index",
+            (parent_id, attempt),
+        ).fetchall()
+    return [row[0] for row in rows]
 
 
 def _assert_one_result(run: Run) -> None:

@@ -365,8 +365,8 @@ class PostgresStore(PgDurable, PgDashboard):
     def attempt_started(
         self, run_id: str, attempt: int, pid: int, timings: dict[str, float] | None = None
     ) -> None:
-        # Merged: the attempt's /input may have recorded timings already (record_timings).
         self._write(
+            # merged: the attempt's /input may have recorded timings already
             "UPDATE attempts SET pid = %s, timings = CASE WHEN %s::text IS NULL THEN timings "
             "ELSE (COALESCE(timings, '{}')::jsonb || %s::jsonb)::text END "
             "WHERE run_id = %s AND attempt = %s",
