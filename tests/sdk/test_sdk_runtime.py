@@ -212,7 +212,9 @@ async def test_context_run_chains_hundreds_of_children(fake_engine: Any) -> None
     fake_engine.set_input("fan_out_ctx", [300])
     assert await fake_engine.attempt(app.registry) == 0
     assert output_of(fake_engine.callbacks[0]) == sum(v * v for v in range(300))
-    assert fake_engine.max_in_flight > 100
+    # Sequential calls would never have two requests in flight; how many overlap beyond that
+    # depends on the machine's load (74 of 300 seen on a loaded 2-core machine).
+    assert fake_engine.max_in_flight > 10
 
 
 async def test_failed_child_raises_task_run_error_in_parent(fake_engine: Any) -> None:
