@@ -123,7 +123,7 @@ async def test_pause_queue_from_workers_page_marks_it_paused(
 
     assert response.status_code == 303
     assert [p.scope for p in engine.services.list_pauses()] == ["queue"]
-    assert "⏸</span> Queue paused" in html and 'id="queue-resume"' in html
+    assert "‖</span> Queue paused" in html and 'id="queue-resume"' in html
     assert "Paused the queue." in html
     assert "The queue is paused" in runs_html  # every other page carries the banner
 
@@ -160,7 +160,7 @@ async def test_pause_and_resume_a_task_from_the_tasks_page(
 
     assert response.status_code == 303
     assert [(p.scope, p.target) for p in engine.services.list_pauses()] == [("task", slug)]
-    assert f'aria-label="Resume task {slug}"' in html and "⏸</span> paused" in html
+    assert f'aria-label="Resume task {slug}"' in html and "‖</span> paused" in html
     assert 'aria-label="Pause task squares/sum_squares"' in html  # the other task is not
 
     await client.post("/tasks/resume", data={"csrf": csrf_of(html), "task": slug})
@@ -192,7 +192,7 @@ async def test_pause_and_resume_a_run_tree_from_the_run_page(
 
     assert response.status_code == 303
     assert ("tree", run.id) in [(p.scope, p.target) for p in engine.services.list_pauses()]
-    assert 'id="tree-paused"' in html and "⏸</span> paused" in html
+    assert 'id="tree-paused"' in html and "‖</span> paused" in html
     assert 'id="resume-tree-button"' in html and 'id="fact-paused"' in html
 
     await client.post(f"/runs/{run.id}/resume", data={"csrf": csrf_of(html)})
@@ -258,6 +258,7 @@ async def test_run_page_shows_checkpoints_priority_and_concurrency_key(
     assert 'id="fact-priority">5<' in limited_html
     assert "<code>durable_flows/limited</code>" in limited_html
     assert "Checkpoints" not in limited_html and "fact-priority" not in loop_html
+    assert '<th scope="col">Plan</th>' in loop_html and "<td>standard</td>" in loop_html
 
 
 def test_checkpoint_values_are_truncated_for_the_page() -> None:
