@@ -60,6 +60,20 @@ def test_fan_out_appears_and_finishes_live_then_timeline_and_logs(
         expect(page.locator("table.workers")).to_contain_text("alive")
         shoot(page, "workers-page")
 
+        page.get_by_role("button", name="Pause queue").click()
+        expect(page.locator(".flash")).to_contain_text("Paused the queue.")
+        expect(page.locator("#queue-state")).to_contain_text("Queue paused")
+        shoot(page, "workers-page-queue-paused")
+        schedule = {"task": "flows/leaf", "cron": "*/10 * * * *", "input": [1, 0]}
+        assert httpx.post(f"{url}/v1/schedules", json=schedule).status_code == 201
+        page.get_by_role("link", name="Schedules").click()
+        expect(page.locator("table.schedules")).to_contain_text("*/10 * * * *")
+        expect(page.locator("#queue-paused-banner")).to_contain_text("The queue is paused")
+        shoot(page, "schedules-page")
+        page.get_by_role("link", name="Workers & queue", exact=True).click()
+        page.get_by_role("button", name="Resume queue").click()
+        expect(page.locator("#queue-state")).to_contain_text("Queue running")
+
         page.set_viewport_size({"width": 390, "height": 844})
         page.goto(url + "/")
         expect(page.locator(f"#run-{run_id}")).to_be_visible()

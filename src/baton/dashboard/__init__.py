@@ -1,6 +1,6 @@
 """The web dashboard served at ``/`` next to the API: runs, a run's chain and logs, tasks,
-workers and queue, Prometheus ``/metrics``. Server-rendered (Jinja2) with a little
-JavaScript; reads go through ``Services``."""
+workers and queue, schedules and pauses, Prometheus ``/metrics``. Server-rendered (Jinja2)
+with a little JavaScript; reads go through ``Services``."""
 
 from __future__ import annotations
 
@@ -52,12 +52,13 @@ def install(app: FastAPI, services: Services, *, require_token: bool) -> None:
         services: the engine's operations.
         require_token: pages need a signed-in session and ``/metrics`` a bearer token.
     """
-    from baton.dashboard import live, views
+    from baton.dashboard import durable, live, views
 
     app.state.sessions = Sessions(services, required=require_token)
     app.state.metrics = metrics_for(services)
     app.include_router(live.router)
     app.include_router(views.router)
+    app.include_router(durable.router)
     app.mount("/static/dashboard", StaticFiles(directory=str(STATIC)), name="dashboard-static")
     app.add_exception_handler(NeedSignIn, _need_sign_in)
     app.add_exception_handler(BadCsrf, _bad_csrf)

@@ -15,6 +15,7 @@ from baton.core.plans import PLANS
 from baton.dashboard.auth import SESSION_COOKIE, SIGNIN_COOKIE, Sessions, read_form, safe_next
 from baton.dashboard.filters import PAGE_SIZE, SINCE, RunsFilter
 from baton.dashboard.format import FILTERS, STATUS_ICONS
+from baton.dashboard.paused import checkpoint_rows, paused
 from baton.errors import InvalidTransition, RunNotFound
 from baton.services import Services
 from baton.store.base import TaskStats
@@ -49,10 +50,13 @@ def _sessions(request: Request) -> Sessions:
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     sessions = _sessions(request)
     context.setdefault("nav", "")
+    signed_in = sessions.signed_in(request)
+    if signed_in and "paused" not in context:
+        context["paused"] = paused(_services(request))  # the base layout flags a paused queue
     context.update(
         csrf=sessions.csrf_token(request),
         auth_required=sessions.required,
-        signed_in=sessions.signed_in(request),
+        signed_in=signed_in,
     )
     response = TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
@@ -124,6 +128,7 @@ async def run_page(request: Request, run_id: str) -> Response:
         root=root,
         plan=PLANS.get(run.plan),
         message=request.query_params.get("message", ""),
+        checkpoints=checkpoint_rows(services.get_checkpoints(run.id)),
     )
 
 
@@ -182,6 +187,7 @@ async def tasks_page(request: Request) -> Response:
         window=window,
         windows=list(STATS_WINDOWS),
         plans=PLANS,
+        message=request.query_params.get("message", ""),
     )
 
 
@@ -198,6 +204,7 @@ async def workers_page(request: Request) -> Response:
         workers=services.workers.list(),
         config=services.config,
         now=utcnow(),
+        message=request.query_params.get("message", ""),
     )
 
 
