@@ -95,7 +95,11 @@ async def main() -> int:
             console.print("Serving until Ctrl-C …")
             with contextlib.suppress(asyncio.CancelledError):
                 await server
-        else:
+        else:  # not a terminal (CI, a pipe): stop, and say how to browse these runs later
+            console.print(
+                "Not a terminal, so the server stops now. To browse these runs: "
+                f".venv/bin/baton dev examples/squares.py --db sqlite:///{db}"
+            )
             server.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await server

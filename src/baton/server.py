@@ -18,11 +18,12 @@ import uvicorn
 from baton.api.app import create_app
 from baton.bundles.cache import CodeCache
 from baton.core.models import TaskDef, WorkflowVersion
-from baton.errors import RegistrationFailed
+from baton.errors import BatonError, RegistrationFailed
 from baton.executor.process import LocalProcessExecutor
 from baton.scheduler.cron import CronScheduler
 from baton.services import EngineConfig, Services
 from baton.store import Store, open_store
+from baton.tracing import AttemptTracer, start_tracing
 from baton.worker.agent import LocalWorker
 from baton.worker.reaper import reap_leases
 from baton.worker.register import Registrar
@@ -89,6 +90,7 @@ class Engine:
         config: EngineConfig | None = None,
         worker: bool = True,
         scheduler: bool = True,
+        otel: bool = False,
     ) -> None:
         self.store = open_store(store) if isinstance(store, str) else store
         self.services = Services(self.store, config)
@@ -107,6 +109,14 @@ class Engine:
         # the cron loop (docs/durable.md); every server may run one, each tick fires once
         self.scheduler = CronScheduler(self.services) if scheduler else None
         self._scheduler_task: asyncio.Task[None] | None = None
+        # OpenTelemetry spans per attempt (docs/dashboard.md, "Traces"); None when off
+        self.tracing: AttemptTracer | None = None
+        if otel:
+            try:
+                self.tracing = start_tracing(self.services)
+            except BatonError:
+                self.store.close()
+                raise
 
     async def register(self, target: Target, slug: str | None = None) -> list[TaskDef]:
         """Register ``target`` as a new version of workflow ``slug``; returns its tasks."""
@@ -140,6 +150,8 @@ class Engine:
                 await self._worker_task
             self._worker_task = None
         await self.services.stop_watching()
+        if self.tracing is not None:
+            await self.tracing.aclose()
         self.store.close()
 
     async def __aenter__(self) -> Engine:

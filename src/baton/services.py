@@ -99,6 +99,9 @@ class Services(DurableServices):
         self._unwatch: Callable[[], None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._schedule_wakers: list[Callable[[], None]] = []
+        self._exit_listeners: list[
+            Callable[[str, int, int | None, int | None, float | None], None]
+        ] = []
 
     # hooks ------------------------------------------------------------------------------------
 
@@ -394,3 +397,27 @@ class Services(DurableServices):
         """Start a new root run of the same task (current version) with the same input."""
         run = self.store.get_run(run_id, attempts=False)
         return self.start_run(run.slug, run.input)
+
+    # attempt exits (a process's exit report after its result; the tracer waits for it) -------
+
+    def on_attempt_exit(
+        self, listener: Callable[[str, int, int | None, int | None, float | None], None]
+    ) -> None:
+        """Call ``listener(run_id, attempt, exit_code, peak_rss_kb, cpu_s)`` on exit reports."""
+        self._exit_listeners.append(listener)
+
+    def record_attempt_exit(
+        self,
+        run_id: str,
+        attempt: int,
+        *,
+        exit_code: int | None,
+        peak_rss_kb: int | None,
+        cpu_s: float | None,
+    ) -> None:
+        """Store how an attempt's process exited (it reported its result before exiting)."""
+        self.store.update_attempt_exit(
+            run_id, attempt, exit_code=exit_code, peak_rss_kb=peak_rss_kb, cpu_s=cpu_s
+        )
+        for listener in self._exit_listeners:
+            listener(run_id, attempt, exit_code, peak_rss_kb, cpu_s)

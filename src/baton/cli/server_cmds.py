@@ -35,6 +35,14 @@ concurrency_option = click.option(
     type=click.IntRange(1, 10_000),
     help="Attempts computing at once (parents waiting on children do not count).",
 )
+otel_option = click.option(
+    "--otel/--no-otel",
+    default=False,
+    envvar="BATON_OTEL",
+    show_envvar=True,
+    help="Export one OpenTelemetry span per attempt over OTLP/HTTP (endpoint from "
+    "OTEL_EXPORTER_OTLP_ENDPOINT; pip install 'baton-workflows[otel]'; docs/dashboard.md).",
+)
 
 
 def _is_loopback(host: str) -> bool:
@@ -95,6 +103,7 @@ def _targets(
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @db_option
 @concurrency_option
+@otel_option
 def dev(
     app_spec: str | None,
     name: str | None,
@@ -103,6 +112,7 @@ def dev(
     port: int,
     db_url: str,
     concurrency: int,
+    otel: bool,
 ) -> None:
     """Run everything on this machine: API, scheduler and a worker.
 
@@ -119,6 +129,7 @@ def dev(
         concurrency,
         open_=_is_loopback(host),
         no_token=f"{host} is reachable from other machines, so the API needs a token",
+        otel=otel,
     )
 
 
@@ -149,6 +160,7 @@ def dev(
     type=click.FloatRange(1.0, 3600.0),
     help="How long a worker's claim lasts without a heartbeat (then the attempt is retried).",
 )
+@otel_option
 def serve(
     code_dir: str | None,
     app_spec: str | None,
@@ -160,6 +172,7 @@ def serve(
     concurrency: int,
     embedded_worker: bool,
     lease_s: float,
+    otel: bool,
 ) -> None:
     """Run the API server (and scheduler), by default with an embedded worker; every API call
     needs a token. Several servers may share one PostgreSQL database (docs/deploy.md)."""
@@ -175,6 +188,7 @@ def serve(
         no_token="no API token exists yet",
         worker=embedded_worker,
         lease_s=lease_s,
+        otel=otel,
     )
 
 
@@ -189,13 +203,17 @@ def _start(
     no_token: str,
     worker: bool = True,
     lease_s: float = 30.0,
+    otel: bool = False,
 ) -> None:
     """Open the store, refuse to run closed without a token, then serve until Ctrl-C."""
     _check_port(host, port)
     engine: Engine | None = None
     try:
         engine = Engine(
-            db_url, config=EngineConfig(concurrency=concurrency, lease_s=lease_s), worker=worker
+            db_url,
+            config=EngineConfig(concurrency=concurrency, lease_s=lease_s),
+            worker=worker,
+            otel=otel,
         )
         if not open_ and engine.store.count_tokens() == 0:
             engine.store.close()

@@ -206,7 +206,7 @@ class ServicesLink:
         peak_rss_kb: int | None,
         cpu_s: float | None,
     ) -> None:
-        self.services.store.update_attempt_exit(
+        self.services.record_attempt_exit(
             run_id, attempt, exit_code=exit_code, peak_rss_kb=peak_rss_kb, cpu_s=cpu_s
         )
 

@@ -155,7 +155,7 @@ async def started(body: StartedBody, request: Request) -> dict[str, Any]:
 
 @router.post("/attempts/exit", summary="Record how an attempt's process exited")
 async def exited(body: ExitBody, request: Request) -> dict[str, Any]:
-    _services(request).store.update_attempt_exit(
+    _services(request).record_attempt_exit(
         body.run_id,
         body.attempt,
         exit_code=body.exit_code,
