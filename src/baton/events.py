@@ -24,11 +24,18 @@ class RunEvents:
         self._feeds: set[RunFeed] = set()
         self._listeners: list[Callable[[Run], None]] = []
 
-    def publish(self, run: Run) -> None:
+    def publish(self, run: Run, *, local: bool = True) -> None:
+        """Tell waiters, feeds and listeners that ``run`` changed.
+
+        ``local=False``: the change was made by another process (several servers on one
+        database) and is only relayed; listeners (metrics, traces) are not told, so each change
+        is counted and exported once, by the process that made it.
+        """
         for feed in list(self._feeds):
             feed.put(run)
-        for listener in self._listeners:
-            listener(run)
+        if local:
+            for listener in self._listeners:
+                listener(run)
         if run.status.is_final:
             for fut in self._waiters.pop(run.id, ()):
                 if not fut.done():

@@ -117,9 +117,9 @@ class Services(DurableServices):
         for wake in self._wakers:
             wake()
 
-    def _publish(self, runs: Sequence[Run]) -> None:
+    def _publish(self, runs: Sequence[Run], *, local: bool = True) -> None:
         for run in runs:
-            self.events.publish(run)
+            self.events.publish(run, local=local)
 
     # runs -------------------------------------------------------------------------------------
 
@@ -349,7 +349,7 @@ class Services(DurableServices):
                 for kill in self._killers:
                     kill(run)
             if self.events.is_watched(run_id):
-                self._publish([self.store.get_run(run_id, attempts=False)])
+                self._publish([self.store.get_run(run_id, attempts=False)], local=False)
         except BatonError as exc:
             log.warning("cannot read run %s after a notification: %s", run_id, exc)
 
@@ -364,7 +364,8 @@ class Services(DurableServices):
                             r
                             for r in self.store.get_runs(ids[start : start + 500])
                             if r.status.is_final
-                        ]
+                        ],
+                        local=False,
                     )
             except BatonError as exc:
                 log.warning("cannot poll waited-on runs: %s", exc)

@@ -80,3 +80,24 @@ async def test_api_stream_route_is_not_shadowed_by_the_run_route(
     response = await client.get("/v1/task-runs/stream", params={"status": "bogus"})
 
     assert response.status_code == 400
+
+
+async def test_a_relayed_change_reaches_feeds_and_waiters_but_not_listeners(
+    engine: Engine,
+) -> None:
+    # Another server's change, relayed here (several servers on one database): metrics and
+    # traces are that server's to count, so listeners do not see it a second time.
+    events = engine.services.events
+    run = engine.services.start_run("squares/calculate_square", [3])
+    done = await engine.services.wait_final(run.id, 30)
+    heard: list[str] = []
+    events.listen(lambda r: heard.append(r.id))
+    sub = events.subscribe()
+    waiter = events.final_future(run.id)
+
+    events.publish(done, local=False)
+
+    assert heard == []
+    assert (await sub.get(1.0)) == done
+    assert waiter.result() == done
+    events.unsubscribe(sub)
