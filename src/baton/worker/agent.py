@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class Worker:
         max_processes: most attempt processes alive at once, waiting parents included.
         heartbeat_s: how often leases are renewed (and lost or canceled attempts noticed).
         claim_wait_s: how long one claim request waits for work (a long poll).
+        plans: claim only runs on these plans (``None``: any plan).
     """
 
     def __init__(
@@ -60,6 +61,7 @@ class Worker:
         code_cache: CodeCache | None = None,
         heartbeat_s: float = 10.0,
         claim_wait_s: float = 5.0,
+        plans: Sequence[str] | None = None,
     ) -> None:
         self.link = link
         self.executor = executor or LocalProcessExecutor()
@@ -69,6 +71,7 @@ class Worker:
         self.code = code_cache or CodeCache()
         self.heartbeat_s = heartbeat_s
         self.claim_wait_s = claim_wait_s
+        self.plans = None if plans is None else tuple(plans)
         self._dir = Path(tempfile.mkdtemp(prefix="baton-"))
         self._slot_freed = asyncio.Event()
         self._active: dict[str, AttemptState] = {}
@@ -108,7 +111,7 @@ class Worker:
                 await asyncio.wait_for(self._slot_freed.wait(), _FULL_RECHECK_S)
             return
         try:
-            claims = await self.link.claim(self.worker_id, free, self.claim_wait_s)
+            claims = await self.link.claim(self.worker_id, free, self.claim_wait_s, self.plans)
         except Exception:
             log.exception("claiming work failed; trying again shortly")
             await asyncio.sleep(1.0)

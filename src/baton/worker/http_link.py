@@ -150,13 +150,14 @@ class HttpLink:
 
     # WorkerLink -------------------------------------------------------------------------------
 
-    async def claim(self, worker_id: str, slots: int, wait_s: float) -> list[Claim]:
+    async def claim(
+        self, worker_id: str, slots: int, wait_s: float, plans: Sequence[str] | None = None
+    ) -> list[Claim]:
         wait_ms = int(max(0.0, wait_s) * 1000)
-        data = await self._post(
-            "/claim",
-            {"worker_id": worker_id, "slots": slots, "wait_ms": wait_ms},
-            timeout_s=wait_s + 30.0,
-        )
+        body: dict[str, Any] = {"worker_id": worker_id, "slots": slots, "wait_ms": wait_ms}
+        if plans is not None:
+            body["plans"] = list(plans)
+        data = await self._post("/claim", body, timeout_s=wait_s + 30.0)
         return [claim_from_json(c) for c in data["claims"]]
 
     async def heartbeat(

@@ -23,8 +23,11 @@ from baton.store import Outcome
 class WorkerLink(Protocol):
     """The engine as a worker sees it. Every call is safe to repeat after a lost answer."""
 
-    async def claim(self, worker_id: str, slots: int, wait_s: float) -> list[Claim]:
-        """Lease up to ``slots`` attempts; waits up to ``wait_s`` for work when none is due."""
+    async def claim(
+        self, worker_id: str, slots: int, wait_s: float, plans: Sequence[str] | None = None
+    ) -> list[Claim]:
+        """Lease up to ``slots`` attempts (of runs on ``plans`` only, if given); waits up to
+        ``wait_s`` for work when none is due."""
         ...
 
     async def heartbeat(
@@ -140,7 +143,11 @@ CLAIM_RECHECK_S = 1.0
 
 
 async def claim_waiting(
-    services: Services, worker_id: str, slots: int, wait_s: float
+    services: Services,
+    worker_id: str,
+    slots: int,
+    wait_s: float,
+    plans: Sequence[str] | None = None,
 ) -> list[Claim]:
     """``Services.claim``, waiting up to ``wait_s`` for claimable work if there is none."""
     loop = asyncio.get_running_loop()
@@ -148,7 +155,7 @@ async def claim_waiting(
     signal = work_signal(services)
     while True:
         event_before = signal.current()  # a wake after this point must not be missed
-        claims = services.claim(worker_id, slots) if slots > 0 else []
+        claims = services.claim(worker_id, slots, plans) if slots > 0 else []
         left = deadline - loop.time()
         if claims or left <= 0:
             return claims
@@ -169,8 +176,10 @@ class ServicesLink:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    async def claim(self, worker_id: str, slots: int, wait_s: float) -> list[Claim]:
-        return await claim_waiting(self.services, worker_id, slots, wait_s)
+    async def claim(
+        self, worker_id: str, slots: int, wait_s: float, plans: Sequence[str] | None = None
+    ) -> list[Claim]:
+        return await claim_waiting(self.services, worker_id, slots, wait_s, plans)
 
     async def heartbeat(
         self, worker_id: str, load: WorkerLoad | None = None, *, kind: str = "local"

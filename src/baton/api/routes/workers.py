@@ -12,10 +12,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from baton import errors
 from baton.bundles.store import read_bundle
+from baton.core.plans import PLANS
 from baton.services import Services
 from baton.worker.link import ServicesLink, WorkerLoad, claim_waiting
 from baton.worker.wire import claim_to_json, outcome_from_json, run_to_json, version_to_json
@@ -41,6 +42,15 @@ class ClaimBody(BaseModel):
     worker_id: Annotated[str, Field(min_length=1, max_length=200)]
     slots: Annotated[int, Field(ge=0, le=MAX_SLOTS)]
     wait_ms: Annotated[int, Field(ge=0, le=MAX_WAIT_MS)] = 0
+    plans: Annotated[list[str], Field(max_length=len(PLANS))] | None = None
+
+    @field_validator("plans")
+    @classmethod
+    def _known_plans(cls, plans: list[str] | None) -> list[str] | None:
+        unknown = [p for p in plans or () if p not in PLANS]
+        if unknown:
+            raise ValueError(f"unknown plan(s) {unknown}; choose from: {', '.join(PLANS)}")
+        return plans
 
 
 class WorkerBody(BaseModel):
@@ -113,7 +123,9 @@ class WaitChildBody(BaseModel):
 @router.post("/claim", summary="Lease attempts to a worker (long poll up to wait_ms)")
 async def claim(body: ClaimBody, request: Request) -> dict[str, Any]:
     services = _services(request)
-    claims = await claim_waiting(services, body.worker_id, body.slots, body.wait_ms / 1000)
+    claims = await claim_waiting(
+        services, body.worker_id, body.slots, body.wait_ms / 1000, body.plans
+    )
     return {"claims": [claim_to_json(c) for c in claims], "lease_s": services.config.lease_s}
 
 
