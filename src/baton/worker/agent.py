@@ -12,6 +12,7 @@ import contextlib
 import logging
 import tempfile
 from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ from baton.worker.register import Registrar, request_for
 log = logging.getLogger("baton.worker")
 
 LOG_FLUSH_S = 0.5
+#: How long the outcome of a callback waits for its process to exit, so that both travel in
+#: one report; a process that lingers longer has its outcome sent on its own.
+FINISH_GRACE_S = 0.5
 #: A claimed attempt this worker never heard of (the claim's answer was lost in transit) is
 #: handed back after this long: longer than any claim request can take.
 ORPHAN_AFTER_S = 90.0
@@ -173,11 +177,7 @@ class Worker:
 
     def _spawned(self, state: AttemptState, pid: int) -> None:
         forked_at = self.executor.forked_at(state.run.id)
-        timings = {"forked_at": forked_at} if forked_at else None
-        self._spawn(
-            self.link.attempt_started(state.run.id, state.claim.attempt, pid, timings),
-            f"started-{state.run.id}",
-        )
+        state.started(pid, {"forked_at": forked_at} if forked_at else None)
         if state.canceled:
             self.executor.kill(state.run.id, "canceled")
 
@@ -250,14 +250,29 @@ class Worker:
             server = AttemptServer(req.socket_path, state.routes())
             await server.start()
             flusher = asyncio.create_task(self._flush_logs(state))
-            result = await self.executor.start(req, lambda pid: self._spawned(state, pid))
+            proc = asyncio.ensure_future(
+                self.executor.start(req, lambda pid: self._spawned(state, pid))
+            )
+            early = asyncio.create_task(self._finish_early(state, proc))
+            try:
+                result = await proc
+            finally:
+                if not state.called_back.is_set():
+                    early.cancel()
             await server.close()
             flusher.cancel()
-            await state.flush_logs(final=True)
             if state.outcome is None:
-                outcome = exit_outcome(result, claim.run)
-                await self.link.finish_attempt(claim.run.id, claim.attempt, self.worker_id, outcome)
+                await state.send(exit_outcome(result, claim.run), final=True)
+            elif not state.reported:
+                exited = replace(
+                    state.outcome,
+                    exit_code=result.exit_code,
+                    peak_rss_kb=result.peak_rss_kb,
+                    cpu_s=result.cpu_s,
+                )
+                await state.send(exited, final=True)
             else:
+                await state.flush_logs(final=True)
                 await self.link.attempt_exit(
                     claim.run.id,
                     claim.attempt,
@@ -277,6 +292,16 @@ class Worker:
             self._active.pop(claim.run.id, None)
             self._since.pop(claim.run.id, None)
             self._slot_freed.set()
+
+    async def _finish_early(self, state: AttemptState, proc: asyncio.Future[Any]) -> None:
+        """Send the callback's outcome on its own if the process lingers after it."""
+        await state.called_back.wait()
+        await asyncio.wait({proc}, timeout=FINISH_GRACE_S)
+        if not proc.done():
+            try:
+                await state.send(state.outcome)
+            except Exception:
+                log.exception("reporting %s failed", state.run.id)
 
     async def _flush_logs(self, state: AttemptState) -> None:
         while True:

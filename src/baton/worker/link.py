@@ -48,6 +48,12 @@ class WorkerLink(Protocol):
         """Record the attempt's process id (and start-up timings, merged into the attempt's)."""
         ...
 
+    async def report(self, run_id: str, attempt: int, worker_id: str, batch: Report) -> bool:
+        """Everything a worker has to say about an attempt, in one call: its process start,
+        timings, log lines and (last) its outcome. ``False`` if an outcome was dropped
+        because the attempt is no longer this worker's."""
+        ...
+
     async def attempt_exit(
         self,
         run_id: str,
@@ -98,6 +104,37 @@ class WorkerLink(Protocol):
     async def get_bundle(self, digest: str) -> bytes:
         """The tar.gz bundle with this sha256 hex digest."""
         ...
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``WorkerLink.report`` sends; every part is optional."""
+
+    pid: int | None = None
+    timings: dict[str, float] | None = None
+    logs: Sequence[tuple[str, str]] = ()
+    outcome: Outcome | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.pid is not None or self.timings or self.logs or self.outcome)
+
+
+def apply_report(
+    services: Services, run_id: str, attempt: int, worker_id: str, r: Report
+) -> Run | bool | None:
+    """Store a ``Report``: the process start, timings and logs, then the outcome (whose
+    lease check decides: the finished run, or ``None`` when the outcome was dropped).
+    ``True`` when there was no outcome to record."""
+    store = services.store
+    if r.pid is not None:
+        store.attempt_started(run_id, attempt, r.pid, r.timings or None)
+    elif r.timings:
+        store.record_timings(run_id, attempt, r.timings)
+    if r.logs:
+        store.append_logs(run_id, attempt, r.logs)
+    if r.outcome is None:
+        return True
+    return services.finish_attempt(run_id, attempt, worker_id, r.outcome)
 
 
 @dataclass(frozen=True)
@@ -205,6 +242,9 @@ class ServicesLink:
         self, run_id: str, attempt: int, pid: int, timings: dict[str, float] | None = None
     ) -> None:
         self.services.store.attempt_started(run_id, attempt, pid, timings)
+
+    async def report(self, run_id: str, attempt: int, worker_id: str, batch: Report) -> bool:
+        return apply_report(self.services, run_id, attempt, worker_id, batch) is not None
 
     async def attempt_exit(
         self,

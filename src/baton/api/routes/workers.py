@@ -16,9 +16,10 @@ from pydantic import BaseModel, Field, field_validator
 
 from baton import errors
 from baton.bundles.store import read_bundle
+from baton.core.models import Run
 from baton.core.plans import PLANS
 from baton.services import Services
-from baton.worker.link import ServicesLink, WorkerLoad, claim_waiting
+from baton.worker.link import Report, ServicesLink, WorkerLoad, apply_report, claim_waiting
 from baton.worker.wire import claim_to_json, outcome_from_json, run_to_json, version_to_json
 
 router = APIRouter(prefix="/workers", tags=["workers"])
@@ -76,6 +77,14 @@ class AttemptRef(BaseModel):
 class FinishBody(AttemptRef):
     worker_id: str
     outcome: dict[str, Any]
+
+
+class ReportBody(AttemptRef):
+    worker_id: Annotated[str, Field(min_length=1, max_length=200)]
+    pid: int | None = None
+    timings: dict[str, float] | None = None
+    logs: list[tuple[str, str]] = []
+    outcome: dict[str, Any] | None = None
 
 
 class StartedBody(AttemptRef):
@@ -155,6 +164,37 @@ async def finish(body: FinishBody, request: Request) -> Response:
             status_code=409,
         )
     return JSONResponse({"status": str(run.status)})
+
+
+def _lease_lost(run_id: str, attempt: int, worker_id: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "message": f"attempt {attempt} of task run {run_id} is no longer "
+            f"worker {worker_id}'s (its lease expired, the run was canceled or the "
+            "attempt was already reported): the report was dropped",
+            "code": "lease_lost",
+        },
+        status_code=409,
+    )
+
+
+@router.post(
+    "/attempts/report",
+    summary="An attempt's process start, timings, logs and outcome in one call "
+    "(409: the outcome was dropped, the attempt is not yours any more)",
+)
+async def report(body: ReportBody, request: Request) -> Response:
+    outcome = None
+    if body.outcome is not None:
+        try:
+            outcome = outcome_from_json(body.outcome)
+        except (TypeError, ValueError) as exc:
+            raise errors.InvalidInput(f"outcome is malformed: {exc}") from exc
+    batch = Report(pid=body.pid, timings=body.timings, logs=body.logs, outcome=outcome)
+    run = apply_report(_services(request), body.run_id, body.attempt, body.worker_id, batch)
+    if run is None:
+        return _lease_lost(body.run_id, body.attempt, body.worker_id)
+    return JSONResponse({"status": str(run.status)} if isinstance(run, Run) else {})
 
 
 @router.post("/attempts/started", summary="Record an attempt's process id")
