@@ -178,6 +178,7 @@ class Worker:
     def _spawned(self, state: AttemptState, pid: int) -> None:
         forked_at = self.executor.forked_at(state.run.id)
         state.started(pid, {"forked_at": forked_at} if forked_at else None)
+        self._spawn(state.send(), f"started-{state.run.id}")
         if state.canceled:
             self.executor.kill(state.run.id, "canceled")
 
