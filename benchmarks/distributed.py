@@ -1,6 +1,7 @@
 """Remote workers on PostgreSQL: 1 `baton serve --no-worker` and 1, 2 or 4 `baton worker`s.
 
-For each worker count: trigger-to-result latency of sequential no-op runs (p50/p99),
+For each worker count (BENCH_DIST_WORKERS, default 1,2,4): trigger-to-result latency of
+sequential no-op runs (p50/p99),
 throughput of BENCH_DIST_RUNS (default 2,000) no-op runs triggered at once, and PostgreSQL
 transactions per run (``pg_stat_database.xact_commit`` of the benchmark's own database).
 Prints a note and measures nothing if PostgreSQL is unreachable.
@@ -28,7 +29,7 @@ from postgres import ADMIN_URL, _admin, _commits
 
 RUNS = int(os.environ.get("BENCH_DIST_RUNS", "2000"))
 LATENCY_RUNS = 50
-WORKER_COUNTS = (1, 2, 4)
+WORKER_COUNTS = tuple(int(n) for n in os.environ.get("BENCH_DIST_WORKERS", "1,2,4").split(","))
 SLOTS = 10
 
 

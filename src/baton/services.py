@@ -262,13 +262,15 @@ class Services(DurableServices):
 
     # the worker's side ------------------------------------------------------------------------
 
-    def claim(self, worker_id: str, slots: int) -> list[Claim]:
+    def claim(self, worker_id: str, slots: int, plans: Sequence[str] | None = None) -> list[Claim]:
+        """Lease up to ``slots`` attempts (only of runs on ``plans``, if given)."""
         claims = self.store.claim(
             worker_id,
             slots,
             limit=self.config.concurrency,
             lease_s=self.config.lease_s,
             now=utcnow(),
+            plans=plans,
         )
         self._publish([c.run for c in claims])
         return claims

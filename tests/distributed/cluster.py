@@ -93,9 +93,13 @@ class Cluster:
         self._wait_healthy(proc)
         return proc
 
-    def worker(self, *servers: Proc, slots: int = 8, name: str | None = None) -> Proc:
+    def worker(
+        self, *servers: Proc, slots: int = 8, name: str | None = None, plans: str | None = None
+    ) -> Proc:
         args = ["worker", "--slots", str(slots), "--heartbeat-s", str(self.lease_s / 4)]
         args += ["--cache-dir", str(self.cache_dir)]
+        if plans is not None:
+            args += ["--plans", plans]
         for server in servers:
             args += ["--server", server.url]
         return self._spawn(name or f"worker{len(self.procs)}", args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -138,3 +139,27 @@ def test_queue_stats_counts_runs_by_status(kit: Kit) -> None:
 
     assert (stats.pending, stats.running, stats.waiting) == (2, 1, 0)
     assert stats.by_status == {"pending": 2, "running": 1}
+
+
+def _enqueue_on(kit: Kit, plan: str) -> str:
+    run, created = kit.store.enqueue(replace(kit.new(), plan=plan))
+    assert created
+    return run.id
+
+
+def test_claim_with_plans_takes_only_runs_on_those_plans(kit: Kit) -> None:
+    starter = _enqueue_on(kit, "starter")
+    pro = _enqueue_on(kit, "pro")
+    standard = _enqueue_on(kit, "standard")
+
+    def claim(plans: list[str] | None) -> list[str]:
+        now = utc()
+        return [
+            c.run.id
+            for c in kit.store.claim(WORKER, 10, limit=10, lease_s=LEASE_S, now=now, plans=plans)
+        ]
+
+    assert claim([]) == []
+    assert claim(["starter", "standard"]) == [starter, standard]
+    assert claim(["starter", "standard"]) == []
+    assert claim(None) == [pro]

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from baton.bundles.cache import CodeCache
 from baton.bundles.pack import MAX_BUNDLE_BYTES, BundleError, bundle_digest, pack_dir
+from baton.core.plans import PLANS
 from baton.errors import BatonError
 from baton.worker.agent import Worker
 from baton.worker.http_link import HttpLink
@@ -64,6 +65,13 @@ APP_FILES = ("main.py", "app.py", "workflows.py", "workflow.py")
     help="On SIGTERM, how long running attempts may finish before they are killed.",
 )
 @click.option("--worker-id", help="A stable name for this worker (default: a random id).")
+@click.option(
+    "--plans",
+    "plans_text",
+    envvar="BATON_WORKER_PLANS",
+    metavar="PLAN,...",
+    help="Claim only runs on these plans, e.g. starter,standard (default: every plan).",
+)
 def worker(
     servers: tuple[str, ...],
     token: str | None,
@@ -72,6 +80,7 @@ def worker(
     heartbeat_s: float,
     drain_s: float,
     worker_id: str | None,
+    plans_text: str | None,
 ) -> None:
     """Run attempts for a Baton server (or several sharing one PostgreSQL database).
 
@@ -81,14 +90,33 @@ def worker(
     """
     if not servers:
         raise click.UsageError("give the server: baton worker --server http://HOST:8000")
+    plans = parse_plans(plans_text)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     try:
-        asyncio.run(_run_worker(servers, token, slots, cache_dir, heartbeat_s, drain_s, worker_id))
+        asyncio.run(
+            _run_worker(
+                servers, token, slots, cache_dir, heartbeat_s, drain_s, worker_id, plans=plans
+            )
+        )
     except BatonError as exc:
         raise click.ClickException(exc.message) from exc
     except KeyboardInterrupt:
         pass
+
+
+def parse_plans(text: str | None) -> tuple[str, ...] | None:
+    """``--plans starter,standard`` as plan names (``None``: every plan)."""
+    if text is None or not text.strip():
+        return None
+    names = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    unknown = [p for p in names if p not in PLANS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown plan {', '.join(map(repr, unknown))}; choose from: {', '.join(PLANS)}",
+            param_hint="--plans",
+        )
+    return names
 
 
 async def _run_worker(
@@ -99,11 +127,14 @@ async def _run_worker(
     heartbeat_s: float,
     drain_s: float,
     worker_id: str | None,
+    *,
+    plans: tuple[str, ...] | None = None,
 ) -> None:
     link = HttpLink(servers, token)
     agent = Worker(
         link,
         slots=slots,
+        plans=plans,
         worker_id=worker_id,
         code_cache=CodeCache(cache_dir),
         heartbeat_s=heartbeat_s,
@@ -111,7 +142,9 @@ async def _run_worker(
     try:
         await link.heartbeat(agent.worker_id)  # fails fast on a bad token or no server
         console.print(
-            f"[bold]Baton worker[/] {agent.worker_id}: {slots} slots, serving "
+            f"[bold]Baton worker[/] {agent.worker_id}: {slots} slots"
+            + (f", plans {','.join(plans)}" if plans is not None else "")
+            + ", serving "
             + ", ".join(link.servers)
         )
         loop = asyncio.get_running_loop()

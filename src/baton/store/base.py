@@ -212,12 +212,20 @@ class Store(Protocol):
 
     # the queue
     def claim(
-        self, worker_id: str, slots: int, *, limit: int, lease_s: float, now: datetime
+        self,
+        worker_id: str,
+        slots: int,
+        *,
+        limit: int,
+        lease_s: float,
+        now: datetime,
+        plans: Sequence[str] | None = None,
     ) -> list[Claim]:
         """Lease up to ``slots`` of the oldest eligible pending runs to ``worker_id``.
 
         At most ``limit`` attempts may be running and not waiting on children, across all
-        workers. Each claim starts a new attempt.
+        workers. Each claim starts a new attempt. With ``plans``, only runs on one of those
+        plans are claimed (``baton worker --plans``); ``None`` claims any plan.
         """
         ...
 

@@ -52,7 +52,14 @@ def load_runs(cur: Cursor, run_ids: Sequence[str], *, attempts: bool = True) -> 
 
 
 def claim_rows(
-    cur: Cursor, worker_id: str, slots: int, *, limit: int, lease_s: float, ts: float
+    cur: Cursor,
+    worker_id: str,
+    slots: int,
+    *,
+    limit: int,
+    lease_s: float,
+    ts: float,
+    plans: Sequence[str] | None = None,
 ) -> list[tuple[str, int]]:
     """Lease up to ``slots`` eligible runs; ``(run_id, attempt)`` in claim order.
 
@@ -73,7 +80,7 @@ def claim_rows(
     n = min(slots, limit - busy["n"])
     if n <= 0 or busy["paused"]:
         return []
-    ids = claimable(cur, ts, n)
+    ids = claimable(cur, ts, n, plans)
     if not ids:
         return []
     cur.execute(
@@ -92,16 +99,19 @@ def claim_rows(
     return [(r["id"], r["attempt"]) for r in rows]
 
 
-def claimable(cur: Cursor, ts: float, n: int) -> list[str]:
+def claimable(cur: Cursor, ts: float, n: int, plans: Sequence[str] | None = None) -> list[str]:
     """Up to ``n`` pending runs to claim now (row-locked): highest priority first, then
-    oldest; none of a paused task or tree; none whose concurrency key is at its limit.
+    oldest; none of a paused task or tree; none whose concurrency key is at its limit; with
+    ``plans``, only runs on one of them.
 
     Runs another transaction holds (a cancel) are skipped, not waited for. Called under the
     claim lock.
     """
+    plan_list = None if plans is None else list(plans)
     cur.execute(
         "SELECT r.id, r.concurrency_key, r.concurrency_limit FROM runs r "
         "WHERE r.status = 'pending' AND r.not_before <= %s "
+        "AND (%s::text[] IS NULL OR r.plan = ANY(%s::text[])) "
         "AND NOT EXISTS (SELECT 1 FROM pauses p WHERE "
         "(p.scope = 'task' AND p.target = r.workflow || '/' || r.task_name) "
         "OR (p.scope = 'tree' AND p.target = r.root_id)) "
@@ -109,7 +119,7 @@ def claimable(cur: Cursor, ts: float, n: int) -> list[str]:
         "WHERE c.concurrency_key = r.concurrency_key AND c.status = 'running') "
         "< r.concurrency_limit) "
         "ORDER BY r.priority DESC, r.seq LIMIT %s FOR UPDATE OF r SKIP LOCKED",
-        (ts, n + 8),  # a few spare rows for keys that fill up within this batch
+        (ts, plan_list, plan_list, n + 8),  # spare rows for keys that fill up in this batch
     )
     rows = cur.fetchall()
     keys = sorted({r["concurrency_key"] for r in rows if r["concurrency_key"] is not None})

@@ -341,12 +341,21 @@ class PostgresStore(PgDurable, PgDashboard):
     # the queue --------------------------------------------------------------------------------
 
     def claim(
-        self, worker_id: str, slots: int, *, limit: int, lease_s: float, now: datetime
+        self,
+        worker_id: str,
+        slots: int,
+        *,
+        limit: int,
+        lease_s: float,
+        now: datetime,
+        plans: Sequence[str] | None = None,
     ) -> list[Claim]:
         ts = now.timestamp()
 
         def body(cur: Cursor) -> list[Run]:
-            claimed = q.claim_rows(cur, worker_id, slots, limit=limit, lease_s=lease_s, ts=ts)
+            claimed = q.claim_rows(
+                cur, worker_id, slots, limit=limit, lease_s=lease_s, ts=ts, plans=plans
+            )
             return q.load_runs(cur, [run_id for run_id, _ in claimed])
 
         runs = self._db.run(body)

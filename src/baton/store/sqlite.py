@@ -438,7 +438,14 @@ class SQLiteStore(SQLiteDurable):
     # the queue --------------------------------------------------------------------------------
 
     def claim(
-        self, worker_id: str, slots: int, *, limit: int, lease_s: float, now: datetime
+        self,
+        worker_id: str,
+        slots: int,
+        *,
+        limit: int,
+        lease_s: float,
+        now: datetime,
+        plans: Sequence[str] | None = None,
     ) -> list[Claim]:
         ts = now.timestamp()
         claimed: list[tuple[str, int]] = []
@@ -453,7 +460,7 @@ class SQLiteStore(SQLiteDurable):
             n = min(slots, limit - busy)
             if n <= 0:
                 return []
-            for r in claimable(db, ts, n):
+            for r in claimable(db, ts, n, plans):
                 db.execute(
                     "UPDATE runs SET status = 'running', attempt_count = attempt_count + 1, "
                     "started_at = COALESCE(started_at, ?), not_before = NULL WHERE id = ?",

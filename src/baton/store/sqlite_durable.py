@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -72,20 +72,27 @@ def queue_paused(db: sqlite3.Connection) -> bool:
     return _one(db, "SELECT 1 FROM pauses WHERE scope = 'queue'") is not None
 
 
-def claimable(db: sqlite3.Connection, ts: float, n: int) -> list[Row]:
+def claimable(
+    db: sqlite3.Connection, ts: float, n: int, plans: Sequence[str] | None = None
+) -> list[Row]:
     """Up to ``n`` pending runs to claim now: highest priority first, then oldest; none of a
-    paused task or tree; none whose concurrency key is at its limit."""
+    paused task or tree; none whose concurrency key is at its limit; with ``plans``, only
+    runs on one of them."""
+    plan_args: tuple[str, ...] = () if plans is None else tuple(plans)
+    # placeholders only: the plan names themselves are parameters
+    plan_filter = "" if plans is None else f"AND r.plan IN ({', '.join('?' * len(plan_args))}) "
     rows = db.execute(
         "SELECT r.id, r.attempt_count, r.plan, r.concurrency_key, r.concurrency_limit "
         "FROM runs r WHERE r.status = 'pending' AND r.not_before <= ? "
-        "AND NOT EXISTS (SELECT 1 FROM pauses p WHERE "
+        + plan_filter
+        + "AND NOT EXISTS (SELECT 1 FROM pauses p WHERE "
         "(p.scope = 'task' AND p.target = r.workflow || '/' || r.task_name) "
         "OR (p.scope = 'tree' AND p.target = r.root_id)) "
         "AND (r.concurrency_key IS NULL OR (SELECT count(*) FROM runs c "
         "WHERE c.concurrency_key = r.concurrency_key AND c.status = 'running') "
         "< r.concurrency_limit) "
         "ORDER BY r.priority DESC, r.seq LIMIT ?",
-        (ts, n + 8),  # a few spare rows for keys that fill up within this batch
+        (ts, *plan_args, n + 8),  # a few spare rows for keys that fill up within this batch
     ).fetchall()
     running: dict[str, int] = {}
     out: list[Row] = []

@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 import tempfile
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ from baton.worker.register import Registrar, request_for
 log = logging.getLogger("baton.worker")
 
 LOG_FLUSH_S = 0.5
+#: How long the outcome of a callback waits for its process to exit, so that both travel in
+#: one report; a process that lingers longer has its outcome sent on its own.
+FINISH_GRACE_S = 0.5
 #: A claimed attempt this worker never heard of (the claim's answer was lost in transit) is
 #: handed back after this long: longer than any claim request can take.
 ORPHAN_AFTER_S = 90.0
@@ -47,6 +51,7 @@ class Worker:
         max_processes: most attempt processes alive at once, waiting parents included.
         heartbeat_s: how often leases are renewed (and lost or canceled attempts noticed).
         claim_wait_s: how long one claim request waits for work (a long poll).
+        plans: claim only runs on these plans (``None``: any plan).
     """
 
     def __init__(
@@ -60,6 +65,7 @@ class Worker:
         code_cache: CodeCache | None = None,
         heartbeat_s: float = 10.0,
         claim_wait_s: float = 5.0,
+        plans: Sequence[str] | None = None,
     ) -> None:
         self.link = link
         self.executor = executor or LocalProcessExecutor()
@@ -69,6 +75,7 @@ class Worker:
         self.code = code_cache or CodeCache()
         self.heartbeat_s = heartbeat_s
         self.claim_wait_s = claim_wait_s
+        self.plans = None if plans is None else tuple(plans)
         self._dir = Path(tempfile.mkdtemp(prefix="baton-"))
         self._slot_freed = asyncio.Event()
         self._active: dict[str, AttemptState] = {}
@@ -108,7 +115,7 @@ class Worker:
                 await asyncio.wait_for(self._slot_freed.wait(), _FULL_RECHECK_S)
             return
         try:
-            claims = await self.link.claim(self.worker_id, free, self.claim_wait_s)
+            claims = await self.link.claim(self.worker_id, free, self.claim_wait_s, self.plans)
         except Exception:
             log.exception("claiming work failed; trying again shortly")
             await asyncio.sleep(1.0)
@@ -170,11 +177,8 @@ class Worker:
 
     def _spawned(self, state: AttemptState, pid: int) -> None:
         forked_at = self.executor.forked_at(state.run.id)
-        timings = {"forked_at": forked_at} if forked_at else None
-        self._spawn(
-            self.link.attempt_started(state.run.id, state.claim.attempt, pid, timings),
-            f"started-{state.run.id}",
-        )
+        state.started(pid, {"forked_at": forked_at} if forked_at else None)
+        self._spawn(state.send(), f"started-{state.run.id}")
         if state.canceled:
             self.executor.kill(state.run.id, "canceled")
 
@@ -247,14 +251,29 @@ class Worker:
             server = AttemptServer(req.socket_path, state.routes())
             await server.start()
             flusher = asyncio.create_task(self._flush_logs(state))
-            result = await self.executor.start(req, lambda pid: self._spawned(state, pid))
+            proc = asyncio.ensure_future(
+                self.executor.start(req, lambda pid: self._spawned(state, pid))
+            )
+            early = asyncio.create_task(self._finish_early(state, proc))
+            try:
+                result = await proc
+            finally:
+                if not state.called_back.is_set():
+                    early.cancel()
             await server.close()
             flusher.cancel()
-            await state.flush_logs(final=True)
             if state.outcome is None:
-                outcome = exit_outcome(result, claim.run)
-                await self.link.finish_attempt(claim.run.id, claim.attempt, self.worker_id, outcome)
+                await state.send(exit_outcome(result, claim.run), final=True)
+            elif not state.reported:
+                exited = replace(
+                    state.outcome,
+                    exit_code=result.exit_code,
+                    peak_rss_kb=result.peak_rss_kb,
+                    cpu_s=result.cpu_s,
+                )
+                await state.send(exited, final=True)
             else:
+                await state.flush_logs(final=True)
                 await self.link.attempt_exit(
                     claim.run.id,
                     claim.attempt,
@@ -274,6 +293,16 @@ class Worker:
             self._active.pop(claim.run.id, None)
             self._since.pop(claim.run.id, None)
             self._slot_freed.set()
+
+    async def _finish_early(self, state: AttemptState, proc: asyncio.Future[Any]) -> None:
+        """Send the callback's outcome on its own if the process lingers after it."""
+        await state.called_back.wait()
+        await asyncio.wait({proc}, timeout=FINISH_GRACE_S)
+        if not proc.done():
+            try:
+                await state.send(state.outcome)
+            except Exception:
+                log.exception("reporting %s failed", state.run.id)
 
     async def _flush_logs(self, state: AttemptState) -> None:
         while True:

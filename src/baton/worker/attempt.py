@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -19,7 +20,7 @@ from baton.executor.process import RunResult
 from baton.executor.protocol import Handler, ProtocolError, Request
 from baton.services import decode_b64_json
 from baton.store import Outcome
-from baton.worker.link import WorkerLink
+from baton.worker.link import Report, WorkerLink
 
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 MAX_WAIT_MS = 10_000
@@ -39,20 +40,49 @@ def _error_body(child: Run) -> dict[str, Any]:
 
 @dataclass
 class AttemptState:
+    """One attempt on this worker.
+
+    What the worker has to tell the engine about it (the process start, timings, log lines,
+    the outcome) is gathered and sent in as few ``WorkerLink.report`` calls as possible: the
+    outcome of a short attempt carries everything else along.
+    """
+
     claim: Claim
     worker_id: str
     link: WorkerLink
-    outcome: Outcome | None = None
+    outcome: Outcome | None = None  # the callback's (or the exit's) outcome
+    reported: bool = False  # the outcome has been sent
+    called_back: asyncio.Event = field(default_factory=asyncio.Event)
     outstanding: set[str] = field(default_factory=set)
     waiting: bool = False
     canceled: bool = False  # a cancel arrived, possibly before the process existed
     tail: LogTail | None = None
+    _pid: int | None = None
+    _timings: dict[str, float] = field(default_factory=dict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def started(self, pid: int, timings: dict[str, float] | None) -> None:
+        """The process is up: sent with the next report."""
+        self._pid = pid
+        self._timings.update(timings or {})
+
+    async def send(self, outcome: Outcome | None = None, *, final: bool = False) -> bool:
+        """Send what is pending (with ``outcome``, if given and not sent yet); ``False`` if
+        the outcome was dropped because the attempt is no longer this worker's."""
+        async with self._lock:
+            if self.reported:
+                outcome = None
+            lines = self.tail.read(final=final) if self.tail is not None else []
+            batch = Report(self._pid, self._timings or None, lines, outcome)
+            self._pid, self._timings = None, {}
+            if outcome is not None:
+                self.reported = True
+            if not batch:
+                return True
+            return await self.link.report(self.run.id, self.claim.attempt, self.worker_id, batch)
 
     async def flush_logs(self, final: bool = False) -> None:
-        if self.tail is not None:
-            lines = self.tail.read(final=final)
-            if lines:
-                await self.link.append_logs(self.run.id, self.claim.attempt, lines)
+        await self.send(final=final)
 
     @property
     def run(self) -> Run:
@@ -70,9 +100,7 @@ class AttemptState:
         }
 
     async def input(self, req: Request) -> dict[str, Any]:
-        timings = startup_timings(req.query)
-        timings["input_at"] = time.time()
-        await self.link.record_timings(self.run.id, self.claim.attempt, timings)
+        self._timings.update(startup_timings(req.query), input_at=time.time())
         run = self.run
         body: dict[str, Any] = {
             "task_name": run.task_name,
@@ -88,11 +116,10 @@ class AttemptState:
     async def callback(self, req: Request) -> dict[str, Any]:
         if self.outcome is not None:
             return {}  # the first callback decides; a transport retry is a no-op
+        # The worker sends it with the process's exit status and last log lines once the
+        # process has exited (or on its own after a short grace): one call instead of three.
         self.outcome = callback_outcome(req.body)
-        await self.flush_logs()  # what the task printed is stored before its run shows as ended
-        await self.link.finish_attempt(
-            self.run.id, self.claim.attempt, self.worker_id, self.outcome
-        )
+        self.called_back.set()
         return {}
 
     async def run_subtask(self, req: Request) -> dict[str, Any]:

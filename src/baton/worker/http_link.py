@@ -18,7 +18,7 @@ import httpx
 from baton import errors
 from baton.core.models import JSON, Claim, Run, WorkflowVersion
 from baton.store import Outcome
-from baton.worker.link import WorkerLoad
+from baton.worker.link import Report, WorkerLoad
 from baton.worker.wire import (
     claim_from_json,
     outcome_to_json,
@@ -78,6 +78,18 @@ def _raise_for(response: httpx.Response) -> None:
             409: errors.InvalidTransition,
         }.get(response.status_code, errors.ServerError)
     raise cls(_message(response))
+
+
+def _split_logs(
+    lines: list[tuple[str, str]],
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The first lines up to ``_LOG_BATCH_BYTES``, and the rest."""
+    size = 0
+    for i, (_, line) in enumerate(lines):
+        size += len(line) + 16
+        if size >= _LOG_BATCH_BYTES:
+            return lines[: i + 1], lines[i + 1 :]
+    return lines, []
 
 
 class HttpLink:
@@ -150,13 +162,14 @@ class HttpLink:
 
     # WorkerLink -------------------------------------------------------------------------------
 
-    async def claim(self, worker_id: str, slots: int, wait_s: float) -> list[Claim]:
+    async def claim(
+        self, worker_id: str, slots: int, wait_s: float, plans: Sequence[str] | None = None
+    ) -> list[Claim]:
         wait_ms = int(max(0.0, wait_s) * 1000)
-        data = await self._post(
-            "/claim",
-            {"worker_id": worker_id, "slots": slots, "wait_ms": wait_ms},
-            timeout_s=wait_s + 30.0,
-        )
+        body: dict[str, Any] = {"worker_id": worker_id, "slots": slots, "wait_ms": wait_ms}
+        if plans is not None:
+            body["plans"] = list(plans)
+        data = await self._post("/claim", body, timeout_s=wait_s + 30.0)
         return [claim_from_json(c) for c in data["claims"]]
 
     async def heartbeat(
@@ -195,6 +208,29 @@ class HttpLink:
     ) -> None:
         body = {"run_id": run_id, "attempt": attempt, "pid": pid, "timings": timings}
         await self._post("/attempts/started", body)
+
+    async def report(self, run_id: str, attempt: int, worker_id: str, batch: Report) -> bool:
+        body: dict[str, Any] = {"run_id": run_id, "attempt": attempt, "worker_id": worker_id}
+        if batch.pid is not None:
+            body["pid"] = batch.pid
+        if batch.timings:
+            body["timings"] = batch.timings
+        if batch.outcome is not None:
+            body["outcome"] = outcome_to_json(batch.outcome)
+        logs = list(batch.logs)
+        # A huge log backlog goes ahead in its own calls, so that one request stays small.
+        while sum(len(line) + 16 for _, line in logs) > _LOG_BATCH_BYTES and len(logs) > 1:
+            head, logs = _split_logs(logs)
+            await self.append_logs(run_id, attempt, head)
+        if logs:
+            body["logs"] = logs
+        response = await self._call("POST", "/attempts/report", body)
+        if response.status_code == 409 and batch.outcome is not None:
+            log.warning("report of %s/%d dropped: %s", run_id, attempt, _message(response))
+            return False
+        if response.status_code >= 400:
+            _raise_for(response)
+        return True
 
     async def attempt_exit(
         self,

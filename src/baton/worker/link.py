@@ -23,8 +23,11 @@ from baton.store import Outcome
 class WorkerLink(Protocol):
     """The engine as a worker sees it. Every call is safe to repeat after a lost answer."""
 
-    async def claim(self, worker_id: str, slots: int, wait_s: float) -> list[Claim]:
-        """Lease up to ``slots`` attempts; waits up to ``wait_s`` for work when none is due."""
+    async def claim(
+        self, worker_id: str, slots: int, wait_s: float, plans: Sequence[str] | None = None
+    ) -> list[Claim]:
+        """Lease up to ``slots`` attempts (of runs on ``plans`` only, if given); waits up to
+        ``wait_s`` for work when none is due."""
         ...
 
     async def heartbeat(
@@ -43,6 +46,12 @@ class WorkerLink(Protocol):
         self, run_id: str, attempt: int, pid: int, timings: dict[str, float] | None = None
     ) -> None:
         """Record the attempt's process id (and start-up timings, merged into the attempt's)."""
+        ...
+
+    async def report(self, run_id: str, attempt: int, worker_id: str, batch: Report) -> bool:
+        """Everything a worker has to say about an attempt, in one call: its process start,
+        timings, log lines and (last) its outcome. ``False`` if an outcome was dropped
+        because the attempt is no longer this worker's."""
         ...
 
     async def attempt_exit(
@@ -98,6 +107,37 @@ class WorkerLink(Protocol):
 
 
 @dataclass(frozen=True)
+class Report:
+    """What ``WorkerLink.report`` sends; every part is optional."""
+
+    pid: int | None = None
+    timings: dict[str, float] | None = None
+    logs: Sequence[tuple[str, str]] = ()
+    outcome: Outcome | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.pid is not None or self.timings or self.logs or self.outcome)
+
+
+def apply_report(
+    services: Services, run_id: str, attempt: int, worker_id: str, r: Report
+) -> Run | bool | None:
+    """Store a ``Report``: the process start, timings and logs, then the outcome (whose
+    lease check decides: the finished run, or ``None`` when the outcome was dropped).
+    ``True`` when there was no outcome to record."""
+    store = services.store
+    if r.pid is not None:
+        store.attempt_started(run_id, attempt, r.pid, r.timings or None)
+    elif r.timings:
+        store.record_timings(run_id, attempt, r.timings)
+    if r.logs:
+        store.append_logs(run_id, attempt, r.logs)
+    if r.outcome is None:
+        return True
+    return services.finish_attempt(run_id, attempt, worker_id, r.outcome)
+
+
+@dataclass(frozen=True)
 class WorkerLoad:
     """What a worker reports with its heartbeat (the dashboard's workers page shows it)."""
 
@@ -140,7 +180,11 @@ CLAIM_RECHECK_S = 1.0
 
 
 async def claim_waiting(
-    services: Services, worker_id: str, slots: int, wait_s: float
+    services: Services,
+    worker_id: str,
+    slots: int,
+    wait_s: float,
+    plans: Sequence[str] | None = None,
 ) -> list[Claim]:
     """``Services.claim``, waiting up to ``wait_s`` for claimable work if there is none."""
     loop = asyncio.get_running_loop()
@@ -148,7 +192,7 @@ async def claim_waiting(
     signal = work_signal(services)
     while True:
         event_before = signal.current()  # a wake after this point must not be missed
-        claims = services.claim(worker_id, slots) if slots > 0 else []
+        claims = services.claim(worker_id, slots, plans) if slots > 0 else []
         left = deadline - loop.time()
         if claims or left <= 0:
             return claims
@@ -169,8 +213,10 @@ class ServicesLink:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    async def claim(self, worker_id: str, slots: int, wait_s: float) -> list[Claim]:
-        return await claim_waiting(self.services, worker_id, slots, wait_s)
+    async def claim(
+        self, worker_id: str, slots: int, wait_s: float, plans: Sequence[str] | None = None
+    ) -> list[Claim]:
+        return await claim_waiting(self.services, worker_id, slots, wait_s, plans)
 
     async def heartbeat(
         self, worker_id: str, load: WorkerLoad | None = None, *, kind: str = "local"
@@ -196,6 +242,9 @@ class ServicesLink:
         self, run_id: str, attempt: int, pid: int, timings: dict[str, float] | None = None
     ) -> None:
         self.services.store.attempt_started(run_id, attempt, pid, timings)
+
+    async def report(self, run_id: str, attempt: int, worker_id: str, batch: Report) -> bool:
+        return apply_report(self.services, run_id, attempt, worker_id, batch) is not None
 
     async def attempt_exit(
         self,

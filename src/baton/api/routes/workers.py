@@ -12,12 +12,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from baton import errors
 from baton.bundles.store import read_bundle
+from baton.core.models import Run
+from baton.core.plans import PLANS
 from baton.services import Services
-from baton.worker.link import ServicesLink, WorkerLoad, claim_waiting
+from baton.worker.link import Report, ServicesLink, WorkerLoad, apply_report, claim_waiting
 from baton.worker.wire import claim_to_json, outcome_from_json, run_to_json, version_to_json
 
 router = APIRouter(prefix="/workers", tags=["workers"])
@@ -41,6 +43,15 @@ class ClaimBody(BaseModel):
     worker_id: Annotated[str, Field(min_length=1, max_length=200)]
     slots: Annotated[int, Field(ge=0, le=MAX_SLOTS)]
     wait_ms: Annotated[int, Field(ge=0, le=MAX_WAIT_MS)] = 0
+    plans: Annotated[list[str], Field(max_length=len(PLANS))] | None = None
+
+    @field_validator("plans")
+    @classmethod
+    def _known_plans(cls, plans: list[str] | None) -> list[str] | None:
+        unknown = [p for p in plans or () if p not in PLANS]
+        if unknown:
+            raise ValueError(f"unknown plan(s) {unknown}; choose from: {', '.join(PLANS)}")
+        return plans
 
 
 class WorkerBody(BaseModel):
@@ -66,6 +77,14 @@ class AttemptRef(BaseModel):
 class FinishBody(AttemptRef):
     worker_id: str
     outcome: dict[str, Any]
+
+
+class ReportBody(AttemptRef):
+    worker_id: Annotated[str, Field(min_length=1, max_length=200)]
+    pid: int | None = None
+    timings: dict[str, float] | None = None
+    logs: list[tuple[str, str]] = []
+    outcome: dict[str, Any] | None = None
 
 
 class StartedBody(AttemptRef):
@@ -113,7 +132,9 @@ class WaitChildBody(BaseModel):
 @router.post("/claim", summary="Lease attempts to a worker (long poll up to wait_ms)")
 async def claim(body: ClaimBody, request: Request) -> dict[str, Any]:
     services = _services(request)
-    claims = await claim_waiting(services, body.worker_id, body.slots, body.wait_ms / 1000)
+    claims = await claim_waiting(
+        services, body.worker_id, body.slots, body.wait_ms / 1000, body.plans
+    )
     return {"claims": [claim_to_json(c) for c in claims], "lease_s": services.config.lease_s}
 
 
@@ -143,6 +164,37 @@ async def finish(body: FinishBody, request: Request) -> Response:
             status_code=409,
         )
     return JSONResponse({"status": str(run.status)})
+
+
+def _lease_lost(run_id: str, attempt: int, worker_id: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "message": f"attempt {attempt} of task run {run_id} is no longer "
+            f"worker {worker_id}'s (its lease expired, the run was canceled or the "
+            "attempt was already reported): the report was dropped",
+            "code": "lease_lost",
+        },
+        status_code=409,
+    )
+
+
+@router.post(
+    "/attempts/report",
+    summary="An attempt's process start, timings, logs and outcome in one call "
+    "(409: the outcome was dropped, the attempt is not yours any more)",
+)
+async def report(body: ReportBody, request: Request) -> Response:
+    outcome = None
+    if body.outcome is not None:
+        try:
+            outcome = outcome_from_json(body.outcome)
+        except (TypeError, ValueError) as exc:
+            raise errors.InvalidInput(f"outcome is malformed: {exc}") from exc
+    batch = Report(pid=body.pid, timings=body.timings, logs=body.logs, outcome=outcome)
+    run = apply_report(_services(request), body.run_id, body.attempt, body.worker_id, batch)
+    if run is None:
+        return _lease_lost(body.run_id, body.attempt, body.worker_id)
+    return JSONResponse({"status": str(run.status)} if isinstance(run, Run) else {})
 
 
 @router.post("/attempts/started", summary="Record an attempt's process id")
