@@ -37,7 +37,7 @@ from baton.store.pg_listen import Listener
 from baton.store.rows import (
     from_ts,
     input_hash,
-    retry_to_json,
+    run_insert,
     task_from_row,
     version_from_row,
 )
@@ -160,35 +160,7 @@ class PostgresStore(PgDurable, PgDashboard):
 
     @staticmethod
     def _insert_run(cur: Cursor, new: NewRun, now: float) -> None:
-        cur.execute(
-            "INSERT INTO runs (id, task_id, workflow, task_name, version_id, status, input, "
-            "parent_id, root_id, parent_attempt, retry, timeout_s, plan, idempotency_key, "
-            "created_at, not_before, priority, concurrency_key, concurrency_limit, "
-            "escalate_plans, schedule_id) VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s, %s, "
-            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                new.id,
-                new.task.id,
-                new.task.workflow,
-                new.task.name,
-                new.task.version_id,
-                json.dumps(new.input),
-                new.parent_id,
-                new.root_id or new.id,
-                new.parent_attempt,
-                retry_to_json(new.retry),
-                new.timeout_s,
-                new.plan,
-                new.idempotency_key,
-                now,
-                now,
-                new.priority,
-                new.concurrency_key,
-                new.concurrency_limit,
-                int(new.escalate_plans),
-                new.schedule_id,
-            ),
-        )
+        cur.execute(*run_insert(new, now, "%s"))
 
     def enqueue(self, new: NewRun, *, max_pending: int | None = None) -> tuple[Run, bool]:
         now = time.time()

@@ -11,6 +11,7 @@ from typing import Any
 from baton.core.models import (
     Attempt,
     AttemptStatus,
+    NewRun,
     Run,
     RunStatus,
     Task,
@@ -46,6 +47,45 @@ def retry_to_json(policy: Retry) -> str:
 
 def input_hash(value: object) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:32]
+
+
+#: The columns a new run is inserted with; its status is always ``pending``.
+_RUN_INSERT_COLUMNS = (
+    "id, task_id, workflow, task_name, version_id, status, input, parent_id, root_id, "
+    "parent_attempt, retry, timeout_s, plan, idempotency_key, created_at, not_before, "
+    "priority, concurrency_key, concurrency_limit, escalate_plans, schedule_id"
+)
+
+
+def run_insert(new: NewRun, now: float, placeholder: str) -> tuple[str, tuple[object, ...]]:
+    """The ``INSERT INTO runs`` statement and its values for ``new``, in either backend's
+    parameter style (``?`` or ``%s``)."""
+    values: tuple[object, ...] = (
+        new.id,
+        new.task.id,
+        new.task.workflow,
+        new.task.name,
+        new.task.version_id,
+        json.dumps(new.input),
+        new.parent_id,
+        new.root_id or new.id,
+        new.parent_attempt,
+        retry_to_json(new.retry),
+        new.timeout_s,
+        new.plan,
+        new.idempotency_key,
+        now,
+        now,
+        new.priority,
+        new.concurrency_key,
+        new.concurrency_limit,
+        int(new.escalate_plans),
+        new.schedule_id,
+    )
+    marks = [placeholder] * len(values)
+    marks.insert(5, "'pending'")
+    sql = f"INSERT INTO runs ({_RUN_INSERT_COLUMNS}) VALUES ({', '.join(marks)})"
+    return sql, values
 
 
 def attempt_from_row(row: Row) -> Attempt:

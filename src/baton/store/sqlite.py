@@ -47,8 +47,8 @@ from baton.store.rows import (
     attempt_from_row,
     from_ts,
     input_hash,
-    retry_to_json,
     run_from_row,
+    run_insert,
     task_from_row,
     version_from_row,
 )
@@ -244,35 +244,7 @@ class SQLiteStore(SQLiteDurable):
     # runs -------------------------------------------------------------------------------------
 
     def _insert_run(self, db: sqlite3.Connection, new: NewRun, now: float) -> None:
-        db.execute(
-            "INSERT INTO runs (id, task_id, workflow, task_name, version_id, status, input, "
-            "parent_id, root_id, parent_attempt, retry, timeout_s, plan, idempotency_key, "
-            "created_at, not_before, priority, concurrency_key, concurrency_limit, "
-            "escalate_plans, schedule_id) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, "
-            "?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                new.id,
-                new.task.id,
-                new.task.workflow,
-                new.task.name,
-                new.task.version_id,
-                json.dumps(new.input),
-                new.parent_id,
-                new.root_id or new.id,
-                new.parent_attempt,
-                retry_to_json(new.retry),
-                new.timeout_s,
-                new.plan,
-                new.idempotency_key,
-                now,
-                now,
-                new.priority,
-                new.concurrency_key,
-                new.concurrency_limit,
-                int(new.escalate_plans),
-                new.schedule_id,
-            ),
-        )
+        db.execute(*run_insert(new, now, "?"))
 
     def enqueue(self, new: NewRun, *, max_pending: int | None = None) -> tuple[Run, bool]:
         now = time.time()
