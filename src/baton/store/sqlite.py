@@ -61,7 +61,6 @@ from baton.store.sqlite_durable import (
     queue_paused,
 )
 
-_ACTIVE = ("pending", "running")
 IDEMPOTENCY_WINDOW_S = 24 * 3600
 
 
