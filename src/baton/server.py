@@ -150,6 +150,7 @@ class Engine:
                 await self._worker_task
             self._worker_task = None
         await self.services.stop_watching()
+        self.services.close()
         if self.tracing is not None:
             await self.tracing.aclose()
         self.store.close()

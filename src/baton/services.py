@@ -10,11 +10,15 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ParamSpec, TypeVar
 
 from baton.binding import check_input
 from baton.core.durable import check_durable_options, concurrency_group
@@ -30,6 +34,12 @@ from baton.store.base import ChainRun, QueueStats, RunQuery, RunSummary, TaskSta
 from baton.worker.registry import WorkerRegistry
 
 log = logging.getLogger("baton.services")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: Threads that make store calls for the event loop when the store waits on the network.
+OFFLOAD_THREADS = 6
 
 #: How often waiters' runs are re-read from the store, in case a notification from another
 #: process was lost: a lost notification costs at most this much latency.
@@ -102,6 +112,38 @@ class Services(DurableServices):
         self._exit_listeners: list[
             Callable[[str, int, int | None, int | None, float | None], None]
         ] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._io_pool: ThreadPoolExecutor | None = None
+
+    # where store calls run ---------------------------------------------------------------------
+
+    async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` (a blocking store or ``Services`` call) run where it cannot
+        stall the event loop: on a worker thread when the store waits on network round trips
+        (PostgreSQL), else right here. What it publishes reaches waiters, feeds and workers on
+        the loop, before this returns."""
+        if not self.store.offload_io:
+            return fn(*args, **kwargs)
+        loop = asyncio.get_running_loop()
+        self._loop, self._loop_thread = loop, threading.get_ident()
+        if self._io_pool is None:
+            self._io_pool = ThreadPoolExecutor(OFFLOAD_THREADS, thread_name_prefix="baton-store")
+        return await loop.run_in_executor(self._io_pool, functools.partial(fn, *args, **kwargs))
+
+    def _off_loop(self, fn: Callable[..., object], *args: object) -> bool:
+        """``True`` (and ``fn(*args)`` handed to the event loop) when called from an offload
+        thread: events, wake-ups and kills only ever happen on the loop."""
+        if self._loop is None or threading.get_ident() == self._loop_thread:
+            return False
+        self._loop.call_soon_threadsafe(fn, *args)
+        return True
+
+    def close(self) -> None:
+        """Stop the offload threads (after the store calls in flight)."""
+        if self._io_pool is not None:
+            self._io_pool.shutdown(wait=True)
+            self._io_pool = None
 
     # hooks ------------------------------------------------------------------------------------
 
@@ -114,10 +156,14 @@ class Services(DurableServices):
         self._killers.append(kill)
 
     def _wake(self) -> None:
+        if self._off_loop(self._wake):
+            return
         for wake in self._wakers:
             wake()
 
     def _publish(self, runs: Sequence[Run], *, local: bool = True) -> None:
+        if self._off_loop(functools.partial(self._publish, list(runs), local=local)):
+            return
         for run in runs:
             self.events.publish(run, local=local)
 
@@ -207,12 +253,17 @@ class Services(DurableServices):
     def cancel_run(self, run_id: str) -> list[Run]:
         """Cancel a root run and every unfinished descendant; kills their processes."""
         runs = self.store.cancel(run_id, now=utcnow())
-        for run in runs:
-            for kill in self._killers:
-                kill(run)
+        self._kill(runs)
         self._publish(runs)
         self._wake()
         return runs
+
+    def _kill(self, runs: Sequence[Run]) -> None:
+        if self._off_loop(self._kill, list(runs)):
+            return
+        for run in runs:
+            for kill in self._killers:
+                kill(run)
 
     def list_tasks(self, workflow: str | None = None) -> list[Task]:
         return self.store.list_tasks(workflow)
@@ -227,14 +278,14 @@ class Services(DurableServices):
         """The run once it is final, or as it is when ``timeout_s`` passes."""
         fut = self.events.final_future(run_id)
         try:
-            run = self.store.get_run(run_id, attempts=False)
+            run = await self.offload(self.store.get_run, run_id, attempts=False)
             if run.status.is_final or timeout_s <= 0:
                 return run
             try:
                 async with asyncio.timeout(timeout_s):
                     return await asyncio.shield(fut)
             except TimeoutError:
-                return self.store.get_run(run_id, attempts=False)
+                return await self.offload(self.store.get_run, run_id, attempts=False)
         finally:
             self.events.forget(run_id, fut)
 
@@ -242,7 +293,7 @@ class Services(DurableServices):
         """Yield each run as it reaches a final state (those already final first)."""
         futures = {rid: self.events.final_future(rid) for rid in dict.fromkeys(run_ids)}
         try:
-            for run in self.store.get_runs(list(futures)):
+            for run in await self.offload(self.store.get_runs, list(futures)):
                 if run.status.is_final:
                     self.events.forget(run.id, futures.pop(run.id))
                     yield run
@@ -255,7 +306,7 @@ class Services(DurableServices):
                     run = fut.result()
                     # The published run is fresh; one without attempts (a notification from
                     # another process) is read again in full.
-                    yield run if run.attempts else self.store.get_run(rid)
+                    yield run if run.attempts else await self.offload(self.store.get_run, rid)
         finally:
             for rid, fut in futures.items():
                 self.events.forget(rid, fut)
@@ -422,5 +473,17 @@ class Services(DurableServices):
         self.store.update_attempt_exit(
             run_id, attempt, exit_code=exit_code, peak_rss_kb=peak_rss_kb, cpu_s=cpu_s
         )
+        self._exited(run_id, attempt, exit_code, peak_rss_kb, cpu_s)
+
+    def _exited(
+        self,
+        run_id: str,
+        attempt: int,
+        exit_code: int | None,
+        peak_rss_kb: int | None,
+        cpu_s: float | None,
+    ) -> None:
+        if self._off_loop(self._exited, run_id, attempt, exit_code, peak_rss_kb, cpu_s):
+            return
         for listener in self._exit_listeners:
             listener(run_id, attempt, exit_code, peak_rss_kb, cpu_s)

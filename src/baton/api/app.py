@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -84,24 +83,32 @@ class _BodyLimit:
 
 
 class _TokenCheck:
-    """Demands a known bearer token on every ``/v1`` request (tokens are stored hashed)."""
+    """Demands a known bearer token on every ``/v1`` request (tokens are stored hashed).
 
-    def __init__(self, services: Services) -> None:
+    A plain ASGI middleware: it costs a header lookup per request (a ``BaseHTTPMiddleware``
+    costs a task and a stream per request).
+    """
+
+    def __init__(self, app: ASGIApp, services: Services) -> None:
+        self.app = app
         self.services = services
         self.known_good: set[str] = set()
 
-    async def __call__(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if request.url.path.startswith("/v1"):
-            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1"):
+            header = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+            scheme, _, token = header.decode("latin-1").partition(" ")
             digest = hash_token(token.strip()) if scheme.lower() == "bearer" else ""
             if not digest or (
-                digest not in self.known_good and not self.services.store.has_token(digest)
+                digest not in self.known_good
+                and not await self.services.offload(self.services.store.has_token, digest)
             ):
-                return _error(401, "missing or invalid API token", "unauthorized")
+                await _error(401, "missing or invalid API token", "unauthorized")(
+                    scope, receive, send
+                )
+                return
             self.known_good.add(digest)
-        return await call_next(request)
+        await self.app(scope, receive, send)
 
 
 async def _baton_error(request: Request, exc: errors.BatonError) -> Response:
@@ -157,7 +164,7 @@ def create_app(
     app.state.registrar = registrar
     app.include_router(durable.router, prefix="/v1")
     if require_token:
-        app.middleware("http")(_TokenCheck(services))
+        app.add_middleware(_TokenCheck, services=services)
     app.add_exception_handler(errors.BatonError, _baton_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

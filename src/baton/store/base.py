@@ -157,6 +157,10 @@ class Store(Protocol):
     """Durable state of runs, attempts, workflows and tokens."""
 
     url: str
+    #: Calls wait on network round trips (PostgreSQL): the engine makes them on worker
+    #: threads (``Services.offload``) so its event loop keeps serving meanwhile. ``False``
+    #: for an embedded database, whose calls are cheaper than a thread hop.
+    offload_io: bool
 
     def close(self) -> None: ...
 

@@ -71,44 +71,90 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[dict[st
 
 
 class PgConnection:
-    """A lock-guarded connection: one transaction at a time, from any thread."""
+    """A small pool of connections: one transaction per connection at a time, from any thread.
 
-    def __init__(self, url: str) -> None:
+    ``run`` borrows an idle connection (opening one, up to ``size``, when none is idle) and
+    waits when all are busy. A ``run`` nested in another on the same thread uses the outer
+    one's connection. The pool lets the engine run store calls on worker threads
+    (``Services.offload``) without one slow round trip holding up every other caller.
+    """
+
+    def __init__(self, url: str, *, size: int = 4) -> None:
+        if size < 1:
+            raise ValueError("a connection pool needs at least one connection")
         self.url = url
+        self.size = size
         self._psycopg = import_psycopg()
-        self._lock = threading.RLock()
-        self._conn: psycopg.Connection[dict[str, Any]] | None = None
+        self._cond = threading.Condition()
+        self._idle: list[psycopg.Connection[dict[str, Any]] | None] = []
+        self._opened = 0  # connections handed out or idle (a None slot counts: reopened lazily)
+        self._held = threading.local()
         self._closed = False
-        with self._lock:
-            self._connection()
+        conn = connect(url)  # fail fast with a clear error when the server is unreachable
+        with self._cond:
+            self._idle.append(conn)
+            self._opened = 1
 
     def close(self) -> None:
-        with self._lock:
+        with self._cond:
             self._closed = True
-            self._drop()
+            idle, self._idle = self._idle, []
+            self._cond.notify_all()
+        for conn in idle:
+            if conn is not None:
+                with contextlib.suppress(self._psycopg.Error):
+                    conn.close()
 
-    def _drop(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
+    def _borrow(self) -> psycopg.Connection[dict[str, Any]] | None:
+        """An idle connection (``None``: a slot whose connection must be opened)."""
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise StoreUnavailable("the store is closed")
+                if self._idle:
+                    return self._idle.pop()
+                if self._opened < self.size:
+                    self._opened += 1
+                    return None
+                self._cond.wait()
+
+    def _give_back(self, conn: psycopg.Connection[dict[str, Any]] | None) -> None:
+        with self._cond:
+            if self._closed:
+                if conn is not None:
+                    with contextlib.suppress(self._psycopg.Error):
+                        conn.close()
+                self._opened -= 1
+            else:
+                self._idle.append(conn)
+            self._cond.notify()
+
+    def _usable(
+        self, conn: psycopg.Connection[dict[str, Any]] | None
+    ) -> psycopg.Connection[dict[str, Any]]:
+        if conn is None or conn.closed or conn.broken:
+            self._discard(conn)
+            conn = connect(self.url)
+        return conn
+
+    def _discard(self, conn: psycopg.Connection[dict[str, Any]] | None) -> None:
+        if conn is not None:
             with contextlib.suppress(self._psycopg.Error):
                 conn.close()
-
-    def _connection(self) -> psycopg.Connection[dict[str, Any]]:
-        if self._closed:
-            raise StoreUnavailable("the store is closed")
-        conn = self._conn
-        if conn is None or conn.closed or conn.broken:
-            self._drop()
-            conn = self._conn = connect(self.url)
-        return conn
 
     def run(self, body: Callable[[Cursor], T]) -> T:
         """Run ``body(cursor)`` in one transaction and commit it; retried once on a new
         connection if the old one was found dead before anything was committed."""
-        with self._lock:
+        held = getattr(self._held, "conn", None)
+        if held is not None:  # nested: the outer call's connection and transaction
+            with held.cursor() as cur:
+                return body(cur)
+        conn = self._borrow()
+        try:
             for attempt in range(2):
-                conn = self._connection()
+                conn = self._usable(conn)
                 committing = False
+                self._held.conn = conn
                 try:
                     with conn.cursor() as cur:
                         result = body(cur)
@@ -117,24 +163,34 @@ class PgConnection:
                     return result
                 except self._psycopg.Error as exc:
                     lost = conn.closed or conn.broken
-                    self._rollback(conn)
+                    conn = self._rollback(conn)
                     if lost:
-                        self._drop()
+                        self._discard(conn)
+                        conn = None
                         if attempt == 0 and not committing:
                             continue
                     raise StoreUnavailable(f"PostgreSQL error: {exc}".strip()) from exc
                 except BaseException:
-                    self._rollback(conn)
+                    conn = self._rollback(conn)
                     raise
+                finally:
+                    self._held.conn = None
             raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            self._give_back(conn)
 
-    def _rollback(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+    def _rollback(
+        self, conn: psycopg.Connection[dict[str, Any]]
+    ) -> psycopg.Connection[dict[str, Any]] | None:
+        """Roll back; the connection if it is still usable, else ``None``."""
         if conn.closed or conn.broken:
-            return
+            return conn
         try:
             conn.rollback()
         except self._psycopg.Error:
-            self._drop()
+            self._discard(conn)
+            return None
+        return conn
 
 
 def migrate(db: PgConnection, *, upto: int | None = None) -> None:

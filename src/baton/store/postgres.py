@@ -1,8 +1,8 @@
 """``PostgresStore``: the multi-node backend (``postgresql://user@host:port/dbname``).
 
 The same contract as ``SQLiteStore``, for several servers and workers sharing one database.
-Every method is one short ``READ COMMITTED`` transaction on one connection per store (a lock
-serialises callers; the connection reconnects by itself, see ``pg_conn``). Claims take
+Every method is one short ``READ COMMITTED`` transaction on a connection from a small pool
+(connections reconnect by themselves, see ``pg_conn``). Claims take
 ``FOR UPDATE SKIP LOCKED`` rows under one transaction-scoped advisory lock, so the global
 concurrency limit holds across processes (``docs/postgres.md``). Writes that make work
 claimable or end a run ``NOTIFY`` the other processes (``watch``).
@@ -47,6 +47,8 @@ IDEMPOTENCY_WINDOW_S = 24 * 3600
 
 class PostgresStore(PgDurable, PgDashboard):
     """The ``Store`` on a PostgreSQL database (``postgresql://…`` or ``postgres://…``)."""
+
+    offload_io = True
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -71,6 +71,8 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
 class SQLiteStore(SQLiteDurable):
     """The ``Store`` on a SQLite file (``sqlite:///path/to/baton.db``)."""
 
+    offload_io = False
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"

@@ -192,12 +192,14 @@ async def claim_waiting(
     signal = work_signal(services)
     while True:
         event_before = signal.current()  # a wake after this point must not be missed
-        claims = services.claim(worker_id, slots, plans) if slots > 0 else []
+        claims = (
+            await services.offload(services.claim, worker_id, slots, plans) if slots > 0 else []
+        )
         left = deadline - loop.time()
         if claims or left <= 0:
             return claims
         timeout = min(left, CLAIM_RECHECK_S)
-        due = services.store.next_due(now=utcnow())
+        due = await services.offload(services.store.next_due, now=utcnow())
         if due is not None:
             timeout = min(timeout, max(0.0, (due - utcnow()).total_seconds()))
         if event_before.is_set():
@@ -231,20 +233,28 @@ class ServicesLink:
                 host=load.host or None,
             )
         config = self.services.config
-        return self.services.store.heartbeat(worker_id, lease_s=config.lease_s, now=utcnow())
+        return await self.services.offload(
+            self.services.store.heartbeat, worker_id, lease_s=config.lease_s, now=utcnow()
+        )
 
     async def finish_attempt(
         self, run_id: str, attempt: int, worker_id: str, outcome: Outcome
     ) -> bool:
-        return self.services.finish_attempt(run_id, attempt, worker_id, outcome) is not None
+        services = self.services
+        run = await services.offload(services.finish_attempt, run_id, attempt, worker_id, outcome)
+        return run is not None
 
     async def attempt_started(
         self, run_id: str, attempt: int, pid: int, timings: dict[str, float] | None = None
     ) -> None:
-        self.services.store.attempt_started(run_id, attempt, pid, timings)
+        await self.services.offload(
+            self.services.store.attempt_started, run_id, attempt, pid, timings
+        )
 
     async def report(self, run_id: str, attempt: int, worker_id: str, batch: Report) -> bool:
-        return apply_report(self.services, run_id, attempt, worker_id, batch) is not None
+        services = self.services
+        done = await services.offload(apply_report, services, run_id, attempt, worker_id, batch)
+        return done is not None
 
     async def attempt_exit(
         self,
@@ -255,20 +265,25 @@ class ServicesLink:
         peak_rss_kb: int | None,
         cpu_s: float | None,
     ) -> None:
-        self.services.record_attempt_exit(
-            run_id, attempt, exit_code=exit_code, peak_rss_kb=peak_rss_kb, cpu_s=cpu_s
+        await self.services.offload(
+            self.services.record_attempt_exit,
+            run_id,
+            attempt,
+            exit_code=exit_code,
+            peak_rss_kb=peak_rss_kb,
+            cpu_s=cpu_s,
         )
 
     async def record_timings(self, run_id: str, attempt: int, timings: dict[str, float]) -> None:
-        self.services.store.record_timings(run_id, attempt, timings)
+        await self.services.offload(self.services.store.record_timings, run_id, attempt, timings)
 
     async def append_logs(
         self, run_id: str, attempt: int, lines: Sequence[tuple[str, str]]
     ) -> None:
-        self.services.store.append_logs(run_id, attempt, lines)
+        await self.services.offload(self.services.store.append_logs, run_id, attempt, lines)
 
     async def set_waiting(self, run_id: str, attempt: int, waiting: bool) -> None:
-        self.services.set_waiting(run_id, attempt, waiting)
+        await self.services.offload(self.services.set_waiting, run_id, attempt, waiting)
 
     async def start_child(
         self,
@@ -281,7 +296,8 @@ class ServicesLink:
         created_key: str | None,
         call_index: int | None = None,
     ) -> str:
-        child = self.services.start_child(
+        child = await self.services.offload(
+            self.services.start_child,
             parent,
             parent_attempt,
             task_name,
@@ -293,18 +309,19 @@ class ServicesLink:
         return child.id
 
     async def checkpoint(self, run_id: str, attempt: int, key: object, value: JSON) -> None:
-        self.services.checkpoint(run_id, attempt, key, value)
+        await self.services.offload(self.services.checkpoint, run_id, attempt, key, value)
 
     async def get_checkpoints(self, run_id: str) -> dict[str, JSON]:
-        return self.services.get_checkpoints(run_id)
+        return await self.services.offload(self.services.get_checkpoints, run_id)
 
     async def wait_child(self, root_id: str, child_id: str, timeout_s: float) -> Run:
-        if self.services.store.get_run(child_id, attempts=False).root_id != root_id:
+        child = await self.services.offload(self.services.store.get_run, child_id, attempts=False)
+        if child.root_id != root_id:
             raise RunNotFound(f"task run {child_id} is not part of this run's chain")
         return await self.services.wait_final(child_id, timeout_s)
 
     async def get_version(self, version_id: str) -> WorkflowVersion:
-        return self.services.store.get_version(version_id)
+        return await self.services.offload(self.services.store.get_version, version_id)
 
     async def get_bundle(self, digest: str) -> bytes:
         from baton.bundles.store import read_bundle

@@ -37,8 +37,12 @@ async def start_task_run(
     request: Request,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    run = _services(request).start_run(
-        body.task, body.input, idempotency_key=body.idempotencyKey or idempotency_key
+    services = _services(request)
+    run = await services.offload(
+        services.start_run,
+        body.task,
+        body.input,
+        idempotency_key=body.idempotencyKey or idempotency_key,
     )
     return JSONResponse(schemas.task_run(run, details=True), status_code=202)
 
@@ -69,7 +73,10 @@ async def list_task_runs(
         parent_id=_split(parentTaskRunId),
         roots_only=rootsOnly,
     )
-    rows = _services(request).list_runs(flt, limit=limit, cursor=int(cursor) if cursor else None)
+    services = _services(request)
+    rows = await services.offload(
+        services.list_runs, flt, limit=limit, cursor=int(cursor) if cursor else None
+    )
     return [{"taskRun": schemas.task_run(run), "cursor": str(seq)} for run, seq in rows]
 
 
@@ -93,7 +100,7 @@ async def task_run_events(
         raise InvalidInput("taskRunIds must name at least one task run")
     if len(ids) > MAX_WATCHED:
         raise InvalidInput(f"at most {MAX_WATCHED} task runs per stream")
-    known = {r.id for r in services.store.get_runs(ids)}
+    known = {r.id for r in await services.offload(services.store.get_runs, ids)}
     missing = [i for i in ids if i not in known]
     if missing:
         raise RunNotFound(f"task run {missing[0]} not found")
@@ -127,7 +134,8 @@ async def task_run_events(
 
 @router.get("/task-runs/{task_run_id}", summary="Get a task run with its attempts")
 async def get_task_run(task_run_id: str, request: Request) -> dict[str, Any]:
-    return schemas.task_run(_services(request).get_run(task_run_id), details=True)
+    services = _services(request)
+    return schemas.task_run(await services.offload(services.get_run, task_run_id), details=True)
 
 
 @router.delete(
