@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ log = logging.getLogger("baton.services")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+#: How long the current version's task found for a slug is used without looking again: a
+#: version deployed through another server takes effect here within this time.
+TASK_CACHE_S = 1.0
+TASK_CACHE_SIZE = 10_000
 
 #: Threads that make store calls for the event loop when the store waits on the network.
 OFFLOAD_THREADS = 6
@@ -115,6 +121,7 @@ class Services(DurableServices):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._io_pool: ThreadPoolExecutor | None = None
+        self._tasks: dict[tuple[str, str, str | None], tuple[Task, float]] = {}
 
     # where store calls run ---------------------------------------------------------------------
 
@@ -170,8 +177,20 @@ class Services(DurableServices):
     # runs -------------------------------------------------------------------------------------
 
     def resolve_task(self, slug: str) -> Task:
+        """The task a slug names: its current version's, or the version it names (tasks of a
+        version never change, so they are kept; the current version is looked up again
+        after ``TASK_CACHE_S``, and at once after a registration in this process)."""
         workflow, name, version = parse_slug(slug)
-        return self.store.get_task(workflow, name, version)
+        key = (workflow, name, version)
+        hit = self._tasks.get(key)
+        now = time.monotonic()
+        if hit is not None and (version is not None or now - hit[1] < TASK_CACHE_S):
+            return hit[0]
+        task = self.store.get_task(workflow, name, version)
+        if len(self._tasks) >= TASK_CACHE_SIZE:
+            self._tasks.clear()
+        self._tasks[key] = (task, now)
+        return task
 
     def _new_run(self, task: Task, value: JSON, **links: object) -> NewRun:
         options = task.definition.options
@@ -361,6 +380,7 @@ class Services(DurableServices):
         if not tasks:
             raise RegistrationFailed("the workflow registered no tasks")
         stored = self.store.register_tasks(version_id, tasks)
+        self._tasks.clear()  # the workflow's current version changed
         self.sync_code_schedules(self.store.get_version(version_id).workflow, tasks)
         return stored
 

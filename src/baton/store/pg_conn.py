@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from baton.errors import StoreUnavailable
 from baton.store.migrate import migration_scripts
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Cursor = Any  # psycopg.Cursor[dict[str, Any]]; psycopg is an optional dependency
+Fetch = Literal["one", "all", "none"]
 
 CONNECT_TIMEOUT_S = 5
 #: ``pg_advisory_xact_lock`` keys (one namespace per database): a fixed pair of words, so
@@ -179,6 +180,38 @@ class PgConnection:
         finally:
             self._give_back(conn)
 
+    def statement(self, sql: str, args: Sequence[object], fetch: Fetch = "none") -> Any:
+        """One statement in its own transaction (autocommit): one round trip instead of three
+        (``BEGIN``, the statement, ``COMMIT``). Sent again once on a new connection when the
+        connection turns out dead, so it must be safe to repeat. Inside ``run`` it joins the
+        running transaction. ``fetch``: ``"one"`` row (or ``None``), ``"all"`` rows, or
+        ``"none"``."""
+        held = getattr(self._held, "conn", None)
+        if held is not None:
+            with held.cursor() as cur:
+                return _fetched(cur, sql, args, fetch)
+        conn = self._borrow()
+        try:
+            for attempt in range(2):
+                conn = self._usable(conn)
+                try:
+                    conn.autocommit = True
+                    with conn.cursor() as cur:
+                        return _fetched(cur, sql, args, fetch)
+                except self._psycopg.Error as exc:
+                    if conn.closed or conn.broken:
+                        self._discard(conn)
+                        conn = None
+                        if attempt == 0:
+                            continue
+                    raise StoreUnavailable(f"PostgreSQL error: {exc}".strip()) from exc
+                finally:
+                    if conn is not None and not (conn.closed or conn.broken):
+                        conn.autocommit = False
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            self._give_back(conn)
+
     def _rollback(
         self, conn: psycopg.Connection[dict[str, Any]]
     ) -> psycopg.Connection[dict[str, Any]] | None:
@@ -191,6 +224,15 @@ class PgConnection:
             self._discard(conn)
             return None
         return conn
+
+
+def _fetched(cur: Cursor, sql: str, args: Sequence[object], fetch: Fetch) -> Any:
+    cur.execute(sql, args)
+    if fetch == "one":
+        return cur.fetchone()
+    if fetch == "all":
+        return cur.fetchall()
+    return None
 
 
 def migrate(db: PgConnection, *, upto: int | None = None) -> None:

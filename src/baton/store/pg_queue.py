@@ -36,19 +36,36 @@ def notify_final(cur: Cursor, runs: Sequence[tuple[str, str]]) -> None:
         )
 
 
+#: A run row with its attempts as a JSON array (one statement reads both, consistently).
+RUNS_WITH_ATTEMPTS = (
+    "SELECT r.*, (SELECT json_agg(a ORDER BY a.attempt) FROM attempts a "
+    "WHERE a.run_id = r.id) AS attempts_json FROM runs r WHERE r.id = ANY(%s)"
+)
+
+
+def runs_from_rows(rows: Sequence[dict[str, Any]], run_ids: Sequence[str]) -> list[Run]:
+    """Runs (in ``run_ids`` order, unknown ids left out) from ``RUNS_WITH_ATTEMPTS`` rows."""
+    by_id = {r["id"]: r for r in rows}
+    return [
+        run_from_row(
+            by_id[i], tuple(attempt_from_row(a) for a in by_id[i].get("attempts_json") or ())
+        )
+        for i in run_ids
+        if i in by_id
+    ]
+
+
 def load_runs(cur: Cursor, run_ids: Sequence[str], *, attempts: bool = True) -> list[Run]:
     """The runs in ``run_ids`` order (unknown ids left out), with their attempts."""
     if not run_ids:
         return []
     ids = list(run_ids)
+    if attempts:
+        cur.execute(RUNS_WITH_ATTEMPTS, (ids,))
+        return runs_from_rows(cur.fetchall(), ids)
     cur.execute("SELECT * FROM runs WHERE id = ANY(%s)", (ids,))
     rows = {r["id"]: r for r in cur.fetchall()}
-    by_run: dict[str, list[Attempt]] = {}
-    if attempts:
-        cur.execute("SELECT * FROM attempts WHERE run_id = ANY(%s) ORDER BY attempt", (ids,))
-        for a in cur.fetchall():
-            by_run.setdefault(a["run_id"], []).append(attempt_from_row(a))
-    return [run_from_row(rows[i], tuple(by_run.get(i, ()))) for i in ids if i in rows]
+    return [run_from_row(rows[i]) for i in ids if i in rows]
 
 
 def claim_rows(
@@ -60,57 +77,68 @@ def claim_rows(
     lease_s: float,
     ts: float,
     plans: Sequence[str] | None = None,
-) -> list[tuple[str, int]]:
-    """Lease up to ``slots`` eligible runs; ``(run_id, attempt)`` in claim order.
+) -> list[Run]:
+    """Lease up to ``slots`` eligible runs; the claimed runs (with their attempts, the new
+    one last) in claim order.
 
     The global limit and the concurrency keys' limits hold across processes because every
     claimer first takes one transaction-scoped advisory lock: the counts of computing
     attempts and running runs per key, and the claim that follows them, are serialised, and
     the lock is released only when the claim commits. (Other writers only end runs, which
-    lowers the counts.)
+    lowers the counts.) The count is read by a statement that starts after the lock is
+    held, so it sees every claim committed before.
     """
     from baton.store.pg_conn import CLAIM_LOCK
 
     cur.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
-    cur.execute(
-        "SELECT (SELECT count(*) FROM attempts WHERE status = 'running' AND waiting = 0) AS n, "
-        "EXISTS (SELECT 1 FROM pauses WHERE scope = 'queue') AS paused"
-    )
-    busy = cur.fetchone()
-    n = min(slots, limit - busy["n"])
-    if n <= 0 or busy["paused"]:
-        return []
-    ids = claimable(cur, ts, n, plans)
+    rows, busy = claimable(cur, ts, slots, limit, plans)
+    n = min(slots, limit - busy)
+    ids = _within_key_limits(cur, rows, n)
     if not ids:
         return []
     cur.execute(
-        "UPDATE runs SET status = 'running', attempt_count = attempt_count + 1, "
+        "WITH r AS (UPDATE runs SET status = 'running', attempt_count = attempt_count + 1, "
         "started_at = COALESCE(started_at, %s), not_before = NULL WHERE id = ANY(%s) "
-        "RETURNING id, attempt_count - 1 AS attempt, plan",
-        (ts, ids),
+        "RETURNING *), "
+        "a AS (INSERT INTO attempts (run_id, attempt, status, worker_id, lease_expires_at, "
+        "plan, started_at) SELECT id, attempt_count - 1, 'running', %s, %s, plan, %s FROM r "
+        "RETURNING *) "
+        "SELECT r.*, row_to_json(a) AS attempt_json FROM r JOIN a ON a.run_id = r.id",
+        (ts, ids, worker_id, ts + lease_s, ts),
     )
     by_id = {r["id"]: r for r in cur.fetchall()}
-    rows = [by_id[i] for i in ids]
-    cur.executemany(
-        "INSERT INTO attempts (run_id, attempt, status, worker_id, lease_expires_at, plan, "
-        "started_at) VALUES (%s, %s, 'running', %s, %s, %s, %s)",
-        [(r["id"], r["attempt"], worker_id, ts + lease_s, r["plan"], ts) for r in rows],
-    )
-    return [(r["id"], r["attempt"]) for r in rows]
+    retried = [i for i in ids if by_id[i]["attempt_count"] > 1]
+    earlier: dict[str, list[Attempt]] = {}
+    if retried:
+        cur.execute("SELECT * FROM attempts WHERE run_id = ANY(%s) ORDER BY attempt", (retried,))
+        for a in cur.fetchall():
+            if a["attempt"] < by_id[a["run_id"]]["attempt_count"] - 1:
+                earlier.setdefault(a["run_id"], []).append(attempt_from_row(a))
+    return [
+        run_from_row(by_id[i], (*earlier.get(i, ()), attempt_from_row(by_id[i]["attempt_json"])))
+        for i in ids
+    ]
 
 
-def claimable(cur: Cursor, ts: float, n: int, plans: Sequence[str] | None = None) -> list[str]:
-    """Up to ``n`` pending runs to claim now (row-locked): highest priority first, then
-    oldest; none of a paused task or tree; none whose concurrency key is at its limit; with
-    ``plans``, only runs on one of them.
+def claimable(
+    cur: Cursor, ts: float, slots: int, limit: int, plans: Sequence[str] | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """Pending runs to claim now (row-locked), and how many attempts compute now.
 
-    Runs another transaction holds (a cancel) are skipped, not waited for. Called under the
-    claim lock.
+    Highest priority first, then oldest; none while the queue is paused; none of a paused
+    task or tree; none whose concurrency key is at its limit; with ``plans``, only runs on
+    one of them. At most ``min(slots, limit - computing)`` runs plus a few spares for keys
+    that fill up within this batch. Runs another transaction holds (a cancel) are skipped,
+    not waited for. Called under the claim lock.
     """
     plan_list = None if plans is None else list(plans)
     cur.execute(
-        "SELECT r.id, r.concurrency_key, r.concurrency_limit FROM runs r "
+        "WITH busy AS (SELECT count(*) AS n FROM attempts "
+        "WHERE status = 'running' AND waiting = 0) "
+        "SELECT r.id, r.concurrency_key, r.concurrency_limit, (SELECT n FROM busy) AS busy "
+        "FROM runs r "
         "WHERE r.status = 'pending' AND r.not_before <= %s "
+        "AND NOT EXISTS (SELECT 1 FROM pauses WHERE scope = 'queue') "
         "AND (%s::text[] IS NULL OR r.plan = ANY(%s::text[])) "
         "AND NOT EXISTS (SELECT 1 FROM pauses p WHERE "
         "(p.scope = 'task' AND p.target = r.workflow || '/' || r.task_name) "
@@ -118,10 +146,20 @@ def claimable(cur: Cursor, ts: float, n: int, plans: Sequence[str] | None = None
         "AND (r.concurrency_key IS NULL OR (SELECT count(*) FROM runs c "
         "WHERE c.concurrency_key = r.concurrency_key AND c.status = 'running') "
         "< r.concurrency_limit) "
-        "ORDER BY r.priority DESC, r.seq LIMIT %s FOR UPDATE OF r SKIP LOCKED",
-        (ts, plan_list, plan_list, n + 8),  # spare rows for keys that fill up in this batch
+        "ORDER BY r.priority DESC, r.seq "
+        "LIMIT CASE WHEN LEAST(%s, %s - (SELECT n FROM busy)) > 0 "
+        "THEN LEAST(%s, %s - (SELECT n FROM busy)) + 8 ELSE 0 END "  # spares: see above
+        "FOR UPDATE OF r SKIP LOCKED",
+        (ts, plan_list, plan_list, slots, limit, slots, limit),
     )
-    rows = cur.fetchall()
+    rows: list[dict[str, Any]] = cur.fetchall()
+    return rows, (rows[0]["busy"] if rows else limit)
+
+
+def _within_key_limits(cur: Cursor, rows: Sequence[dict[str, Any]], n: int) -> list[str]:
+    """The first ``n`` of ``rows`` whose concurrency keys stay within their limits."""
+    if n <= 0:
+        return []
     keys = sorted({r["concurrency_key"] for r in rows if r["concurrency_key"] is not None})
     running: dict[str, int] = {}
     if keys:
@@ -163,38 +201,51 @@ def escalate_plan(cur: Cursor, run_id: str, outcome: Outcome, ts: float) -> bool
     return True
 
 
+_END_ATTEMPT = (
+    "UPDATE attempts SET status = %s, completed_at = %s, output = %s, error = %s, "
+    "error_type = %s, traceback = %s, exit_code = COALESCE(%s, exit_code), "
+    "peak_rss_kb = COALESCE(%s, peak_rss_kb), cpu_s = COALESCE(%s, cpu_s), "
+    "waiting = 0 WHERE run_id = %s AND attempt = %s"
+)
+
+
+def _end_attempt_args(run_id: str, attempt: int, outcome: Outcome, ts: float) -> tuple[Any, ...]:
+    return (
+        "completed" if outcome.ok else "failed",
+        ts,
+        outcome.output,
+        outcome.error,
+        outcome.error_type,
+        outcome.traceback,
+        outcome.exit_code,
+        outcome.peak_rss_kb,
+        outcome.cpu_s,
+        run_id,
+        attempt,
+    )
+
+
+_COMPLETE_RUN = (
+    "UPDATE runs SET status = 'completed', completed_at = %s, output = %s, "
+    "error = NULL, error_type = NULL, traceback = NULL WHERE id = %s"
+)
+
+
 def finish(cur: Cursor, run_id: str, attempt: int, outcome: Outcome, ts: float) -> str:
     """Record an attempt's end and decide its run (whose row the caller has locked).
 
     Returns the run's new status.
     """
-    status = "completed" if outcome.ok else "failed"
-    cur.execute(
-        "UPDATE attempts SET status = %s, completed_at = %s, output = %s, error = %s, "
-        "error_type = %s, traceback = %s, exit_code = COALESCE(%s, exit_code), "
-        "peak_rss_kb = COALESCE(%s, peak_rss_kb), cpu_s = COALESCE(%s, cpu_s), "
-        "waiting = 0 WHERE run_id = %s AND attempt = %s",
-        (
-            status,
-            ts,
-            outcome.output,
-            outcome.error,
-            outcome.error_type,
-            outcome.traceback,
-            outcome.exit_code,
-            outcome.peak_rss_kb,
-            outcome.cpu_s,
-            run_id,
-            attempt,
-        ),
-    )
+    cur.execute(_END_ATTEMPT, _end_attempt_args(run_id, attempt, outcome, ts))
     if outcome.ok:
-        cur.execute(
-            "UPDATE runs SET status = 'completed', completed_at = %s, output = %s, "
-            "error = NULL, error_type = NULL, traceback = NULL WHERE id = %s",
-            (ts, outcome.output, run_id),
-        )
+        cur.execute(_COMPLETE_RUN, (ts, outcome.output, run_id))
         return RunStatus.COMPLETED
+    return _after_failure(cur, run_id, outcome, ts)
+
+
+def _after_failure(cur: Cursor, run_id: str, outcome: Outcome, ts: float) -> str:
+    """Retry (on a bigger plan after running out of memory, or by the retry policy) or fail
+    the run whose attempt just failed; its new status."""
     if escalate_plan(cur, run_id, outcome, ts):
         return RunStatus.PENDING
     cur.execute("SELECT retry, attempt_count FROM runs WHERE id = %s", (run_id,))
@@ -215,22 +266,59 @@ def finish(cur: Cursor, run_id: str, attempt: int, outcome: Outcome, ts: float) 
     return RunStatus.FAILED
 
 
-def finish_if_owned(
+def finish_owned(
     cur: Cursor, run_id: str, attempt: int, worker_id: str, outcome: Outcome, ts: float
-) -> str | None:
-    """``finish`` if the attempt is still ``worker_id``'s and running; else ``None``."""
+) -> Run | None:
+    """``finish`` if the attempt is still ``worker_id``'s and running, and tell the other
+    processes (``NOTIFY``); the run as it is now, or ``None`` (nothing changed).
+
+    A success takes four round trips in all: the run's row lock, the attempt's conditional
+    update, the run's update (which notifies and returns the row), and ``COMMIT``.
+    """
     cur.execute("SELECT status FROM runs WHERE id = %s FOR UPDATE", (run_id,))
     run = cur.fetchone()
     if run is None or run["status"] != "running":
         return None
+    cur.execute(  # the update re-checks the owner under the attempt's row lock
+        _END_ATTEMPT + " AND status = 'running' AND worker_id = %s RETURNING *",
+        (*_end_attempt_args(run_id, attempt, outcome, ts), worker_id),
+    )
+    ended = cur.fetchone()
+    if ended is None:
+        return None
+    if not outcome.ok:
+        status = _after_failure(cur, run_id, outcome, ts)
+        notify(cur, work=True, finals=[(run_id, status)] if RunStatus(status).is_final else [])
+        return load_runs(cur, [run_id])[0]
     cur.execute(
-        "SELECT status, worker_id FROM attempts WHERE run_id = %s AND attempt = %s FOR UPDATE",
-        (run_id, attempt),
+        _COMPLETE_RUN + f" RETURNING *, pg_notify('{FINAL_CHANNEL}', id || ' completed') AS f, "
+        f"pg_notify('{WORK_CHANNEL}', '') AS w",
+        (ts, outcome.output, run_id),
     )
     row = cur.fetchone()
-    if row is None or row["status"] != "running" or row["worker_id"] != worker_id:
-        return None
-    return finish(cur, run_id, attempt, outcome, ts)
+    earlier: tuple[Attempt, ...] = ()
+    if attempt > 0:
+        cur.execute(
+            "SELECT * FROM attempts WHERE run_id = %s AND attempt < %s ORDER BY attempt",
+            (run_id, attempt),
+        )
+        earlier = tuple(attempt_from_row(a) for a in cur.fetchall())
+    return run_from_row(row, (*earlier, attempt_from_row(ended)))
+
+
+def notify(cur: Cursor, *, work: bool, finals: Sequence[tuple[str, str]] = ()) -> None:
+    """``notify_work`` and ``notify_final`` in one statement."""
+    if not finals:
+        if work:
+            notify_work(cur)
+        return
+    if not work:
+        notify_final(cur, finals)
+        return
+    cur.execute(
+        "SELECT pg_notify(%s, ''), (SELECT count(pg_notify(%s, x)) FROM unnest(%s::text[]) x)",
+        (WORK_CHANNEL, FINAL_CHANNEL, [f"{rid} {status}" for rid, status in finals]),
+    )
 
 
 def expire(cur: Cursor, lost: Outcome, ts: float) -> list[tuple[str, str]]:

@@ -27,9 +27,10 @@ from baton.core.models import (
     TaskDef,
     WorkflowVersion,
 )
-from baton.errors import InvalidTransition, QueueFull, RunNotFound, TaskNotFound
+from baton.errors import InvalidTransition, RunNotFound, TaskNotFound
 from baton.store import pg_queue as q
 from baton.store.base import ChildCall, LogLine, Outcome, QueueStats, RunFilter
+from baton.store.pending import PendingGauge
 from baton.store.pg_conn import Cursor, PgConnection, migrate
 from baton.store.pg_dashboard import PgDashboard
 from baton.store.pg_durable import PgDurable, memoized_child
@@ -37,12 +38,14 @@ from baton.store.pg_listen import Listener
 from baton.store.rows import (
     from_ts,
     input_hash,
+    run_from_row,
     run_insert,
     task_from_row,
     version_from_row,
 )
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600
+_COUNT_PENDING = "SELECT count(*) AS n FROM runs WHERE status = 'pending'"
 
 
 class PostgresStore(PgDurable, PgDashboard):
@@ -54,6 +57,7 @@ class PostgresStore(PgDurable, PgDashboard):
         self.url = url
         self._db = PgConnection(url)
         self._versions: dict[str, WorkflowVersion] = {}
+        self._pending = PendingGauge()
         try:
             migrate(self._db)
         except BaseException:
@@ -166,35 +170,42 @@ class PostgresStore(PgDurable, PgDashboard):
 
     def enqueue(self, new: NewRun, *, max_pending: int | None = None) -> tuple[Run, bool]:
         now = time.time()
+        if new.idempotency_key is None:
+            self._pending.check(max_pending, lambda: self._one(_COUNT_PENDING, ()))
+            # One round trip: insert, read back and notify in one statement (autocommit).
+            sql, values = run_insert(new, now, "%s")
+            row = self._one(
+                f"WITH r AS ({sql} ON CONFLICT (id) DO NOTHING RETURNING *) "
+                f"SELECT r.*, pg_notify('{q.WORK_CHANNEL}', '') FROM r",
+                values,
+            )
+            self._pending.added()
+            # No row: the statement was sent again after a lost connection and had already run.
+            return (run_from_row(row) if row else self.get_run(new.id)), True
 
         def body(cur: Cursor) -> tuple[Run, bool]:
-            if new.idempotency_key is not None:
-                # Two servers enqueueing one key at once: the second waits, then finds the first.
-                cur.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                    (f"{new.task.workflow}\x1f{new.idempotency_key}",),
-                )
-                cur.execute(
-                    "SELECT id FROM runs WHERE workflow = %s AND idempotency_key = %s "
-                    "AND created_at > %s ORDER BY seq LIMIT 1",
-                    (new.task.workflow, new.idempotency_key, now - IDEMPOTENCY_WINDOW_S),
-                )
-                row = cur.fetchone()
-                if row is not None:
-                    return q.load_runs(cur, [row["id"]])[0], False
-            if max_pending is not None:
-                cur.execute("SELECT count(*) AS n FROM runs WHERE status = 'pending'")
-                pending = cur.fetchone()["n"]
-                if pending >= max_pending:
-                    raise QueueFull(
-                        f"the queue holds {pending} pending runs (limit {max_pending}); "
-                        "try again later"
-                    )
+            # Two servers enqueueing one key at once: the second waits, then finds the first.
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (f"{new.task.workflow}\x1f{new.idempotency_key}",),
+            )
+            cur.execute(
+                "SELECT id FROM runs WHERE workflow = %s AND idempotency_key = %s "
+                "AND created_at > %s ORDER BY seq LIMIT 1",
+                (new.task.workflow, new.idempotency_key, now - IDEMPOTENCY_WINDOW_S),
+            )
+            row = cur.fetchone()
+            if row is not None:
+                return q.load_runs(cur, [row["id"]])[0], False
+            self._pending.check(max_pending, lambda: cur.execute(_COUNT_PENDING).fetchone())
             self._insert_run(cur, new, now)
             q.notify_work(cur)
             return q.load_runs(cur, [new.id])[0], True
 
-        return self._db.run(body)
+        run, created = self._db.run(body)
+        if created:
+            self._pending.added()
+        return run, created
 
     def create_child(
         self, parent_id: str, parent_attempt: int, call: ChildCall, new: NewRun
@@ -256,7 +267,11 @@ class PostgresStore(PgDurable, PgDashboard):
         return self._db.run(body)
 
     def get_run(self, run_id: str, *, attempts: bool = True) -> Run:
-        runs = self._db.run(lambda cur: q.load_runs(cur, [run_id], attempts=attempts))
+        if attempts:
+            runs = q.runs_from_rows(self._all(q.RUNS_WITH_ATTEMPTS, ([run_id],)), [run_id])
+        else:
+            row = self._one("SELECT * FROM runs WHERE id = %s", (run_id,))
+            runs = [] if row is None else [run_from_row(row)]
         if not runs:
             raise RunNotFound(f"task run {run_id} not found")
         return runs[0]
@@ -264,7 +279,8 @@ class PostgresStore(PgDurable, PgDashboard):
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
         if not run_ids:
             return []
-        return self._db.run(lambda cur: q.load_runs(cur, run_ids))
+        ids = list(run_ids)
+        return q.runs_from_rows(self._all(q.RUNS_WITH_ATTEMPTS, (ids,)), ids)
 
     def list_runs(
         self, flt: RunFilter, *, limit: int, cursor: int | None = None
@@ -326,13 +342,11 @@ class PostgresStore(PgDurable, PgDashboard):
     ) -> list[Claim]:
         ts = now.timestamp()
 
-        def body(cur: Cursor) -> list[Run]:
-            claimed = q.claim_rows(
+        runs = self._db.run(
+            lambda cur: q.claim_rows(
                 cur, worker_id, slots, limit=limit, lease_s=lease_s, ts=ts, plans=plans
             )
-            return q.load_runs(cur, [run_id for run_id, _ in claimed])
-
-        runs = self._db.run(body)
+        )
         expires = now + timedelta(seconds=lease_s)
         return [
             Claim(
@@ -369,21 +383,11 @@ class PostgresStore(PgDurable, PgDashboard):
         self._db.run(body)
 
     def record_timings(self, run_id: str, attempt: int, timings: dict[str, float]) -> None:
-        def body(cur: Cursor) -> None:
-            cur.execute(
-                "SELECT timings FROM attempts WHERE run_id = %s AND attempt = %s FOR UPDATE",
-                (run_id, attempt),
-            )
-            row = cur.fetchone()
-            if row is None:
-                return
-            merged = {**json.loads(row["timings"] or "{}"), **timings}
-            cur.execute(
-                "UPDATE attempts SET timings = %s WHERE run_id = %s AND attempt = %s",
-                (json.dumps(merged), run_id, attempt),
-            )
-
-        self._db.run(body)
+        self._write(  # one statement: the merge happens under the row's lock
+            "UPDATE attempts SET timings = (COALESCE(timings, '{}')::jsonb || %s::jsonb)::text "
+            "WHERE run_id = %s AND attempt = %s",
+            (json.dumps(timings), run_id, attempt),
+        )
 
     def heartbeat(self, worker_id: str, *, lease_s: float, now: datetime) -> list[tuple[str, int]]:
         expires = now.timestamp() + lease_s
@@ -392,16 +396,10 @@ class PostgresStore(PgDurable, PgDashboard):
     def finish_attempt(
         self, run_id: str, attempt: int, worker_id: str, outcome: Outcome, *, now: datetime
     ) -> Run | None:
-        def body(cur: Cursor) -> Run | None:
-            status = q.finish_if_owned(cur, run_id, attempt, worker_id, outcome, now.timestamp())
-            if status is None:
-                return None
-            if RunStatus(status).is_final:
-                q.notify_final(cur, [(run_id, status)])
-            q.notify_work(cur)
-            return q.load_runs(cur, [run_id])[0]
-
-        return self._db.run(body)
+        ts = now.timestamp()
+        return self._db.run(
+            lambda cur: q.finish_owned(cur, run_id, attempt, worker_id, outcome, ts)
+        )
 
     def update_attempt_exit(
         self,
@@ -559,23 +557,15 @@ class PostgresStore(PgDurable, PgDashboard):
     # plumbing ---------------------------------------------------------------------------------
 
     def _one(self, sql: str, args: Sequence[object]) -> dict[str, Any] | None:
-        def body(cur: Cursor) -> dict[str, Any] | None:
-            cur.execute(sql, args)
-            row: dict[str, Any] | None = cur.fetchone()
-            return row
-
-        return self._db.run(body)
+        row: dict[str, Any] | None = self._db.statement(sql, args, "one")
+        return row
 
     def _all(self, sql: str, args: Sequence[object]) -> list[dict[str, Any]]:
-        def body(cur: Cursor) -> list[dict[str, Any]]:
-            cur.execute(sql, args)
-            rows: list[dict[str, Any]] = cur.fetchall()
-            return rows
-
-        return self._db.run(body)
+        rows: list[dict[str, Any]] = self._db.statement(sql, args, "all")
+        return rows
 
     def _write(self, sql: str, args: Sequence[object]) -> None:
-        self._db.run(lambda cur: cur.execute(sql, args))
+        self._db.statement(sql, args)
 
 
 __all__ = ["PostgresStore"]

@@ -29,7 +29,7 @@ from baton.core.models import (
     WorkflowVersion,
 )
 from baton.core.retry import next_retry_delay_s
-from baton.errors import InvalidTransition, QueueFull, RunNotFound, StoreUnavailable, TaskNotFound
+from baton.errors import InvalidTransition, RunNotFound, StoreUnavailable, TaskNotFound
 from baton.store import sqlite_dashboard
 from baton.store.base import (  # dashboard
     ChainRun,
@@ -43,6 +43,7 @@ from baton.store.base import (  # dashboard
     TaskStats,
 )
 from baton.store.migrate import migration_scripts
+from baton.store.pending import PendingGauge
 from baton.store.rows import (
     attempt_from_row,
     from_ts,
@@ -62,6 +63,7 @@ from baton.store.sqlite_durable import (
 )
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600
+_COUNT_PENDING = "SELECT count(*) AS n FROM runs WHERE status = 'pending'"
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -77,6 +79,7 @@ class SQLiteStore(SQLiteDurable):
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
         self._lock = threading.RLock()
+        self._pending = PendingGauge()
         self._versions: dict[str, WorkflowVersion] = {}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -260,21 +263,13 @@ class SQLiteStore(SQLiteDurable):
                     existing = row["id"]
                     new = None  # type: ignore[assignment]
             if new is not None:
-                if max_pending is not None:
-                    (pending,) = (
-                        db.execute("SELECT count(*) AS n FROM runs WHERE status = 'pending'")
-                        .fetchone()
-                        .values()
-                    )
-                    if pending >= max_pending:
-                        raise QueueFull(
-                            f"the queue holds {pending} pending runs (limit {max_pending}); "
-                            "try again later"
-                        )
-                self._insert_run(db, new, now)
+                self._pending.check(max_pending, lambda: db.execute(_COUNT_PENDING).fetchone())
+                sql, values = run_insert(new, now, "?")
+                inserted = db.execute(sql + " RETURNING *", values).fetchone()
+                self._pending.added()
         if new is None:
             return self.get_run(existing), False
-        return self.get_run(new.id), True
+        return run_from_row(inserted), True
 
     def create_child(
         self, parent_id: str, parent_attempt: int, call: ChildCall, new: NewRun
