@@ -11,6 +11,7 @@ from typing import TypeVar
 import httpx
 
 from baton.client import _calls, _http, _wait
+from baton.client._transport import fast_transport
 from baton.client.durable import DurableAPIAsync
 from baton.client.sse import SSEDecoder
 from baton.client.types import LogLine, Task, TaskRun, TaskRunDetails, TaskRunWithCursor
@@ -282,7 +283,8 @@ class BatonAsync:
         timeout: seconds for ordinary requests (``None``: no limit). Event streams read
             without a limit.
         transport: an httpx async transport, for tests or to embed the server in-process
-            (``httpx.ASGITransport(app)``).
+            (``httpx.ASGITransport(app)``); by default aiohttp's, behind httpx's API
+            (``baton.client._transport``).
 
     Example::
 
@@ -304,7 +306,7 @@ class BatonAsync:
             base_url=self.base_url,
             headers=_http.headers(_http.resolve_token(token)),
             timeout=timeout,
-            transport=transport,
+            transport=transport or fast_transport(),
         )
         self.workflows = WorkflowsAPIAsync(self._http)
         self.durable = DurableAPIAsync(self.workflows._send)  # schedules, pauses, checkpoints
