@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baton import errors
+from baton.api.fast_start import FastStart
 from baton.api.routes import bundles, durable, stream, task_runs, tasks, workers
 from baton.bundles.pack import MAX_BUNDLE_BYTES
 from baton.services import Services
@@ -163,6 +164,9 @@ def create_app(
     app.include_router(bundles.router, prefix="/v1")
     app.state.registrar = registrar
     app.include_router(durable.router, prefix="/v1")
+    app.add_middleware(
+        FastStart, services=services, statuses=ERROR_STATUS
+    )  # inside the token check
     if require_token:
         app.add_middleware(_TokenCheck, services=services)
     app.add_exception_handler(errors.BatonError, _baton_error)  # type: ignore[arg-type]

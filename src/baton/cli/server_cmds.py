@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import secrets
 import socket
@@ -10,6 +9,7 @@ import socket
 import click
 from rich.console import Console
 
+from baton import aio
 from baton.api.app import hash_token
 from baton.errors import BatonError
 from baton.server import Engine, Target, serve_http
@@ -221,7 +221,7 @@ def _start(
                 f"{no_token}: run `baton token create --db {db_url}` and pass it to clients "
                 "as BATON_API_KEY"
             )
-        asyncio.run(_run_server(engine, targets, host, port, open_))
+        aio.run(_run_server(engine, targets, host, port, open_))
     except BatonError as exc:
         raise click.ClickException(exc.message) from exc
     except KeyboardInterrupt:

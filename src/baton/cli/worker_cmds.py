@@ -14,6 +14,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
+from baton import aio
 from baton.bundles.cache import CodeCache
 from baton.bundles.pack import MAX_BUNDLE_BYTES, BundleError, bundle_digest, pack_dir
 from baton.core.plans import PLANS
@@ -94,7 +95,7 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     try:
-        asyncio.run(
+        aio.run(
             _run_worker(
                 servers, token, slots, cache_dir, heartbeat_s, drain_s, worker_id, plans=plans
             )
