@@ -19,14 +19,14 @@ Replies: ``{"type": "ready"}``, ``{"type": "started", "key", "pid", "forked_at"}
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import gc
 import importlib
+import io
 import json
 import os
-import random
+import random  # noqa: F401  (imported for its at-fork hook: a freshly seeded random per child)
 import resource
 import select
 import signal
@@ -41,6 +41,12 @@ PROTOCOL_VERSION = 1
 #: Runs one attempt (or a registration) inside a forked child; returns the exit status.
 Runner = Callable[[dict[str, Any]], int]
 
+try:
+    from _signal import signal as _set_signal  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover  (not CPython)
+    _set_signal = signal.signal
+_SIG_DFL = int(signal.SIG_DFL)  # a plain int: the C function takes no enum
+
 
 class _Channel:
     def __init__(self) -> None:
@@ -54,12 +60,18 @@ class _Channel:
 
 
 def _child(req: dict[str, Any], channel: _Channel, runner: Runner) -> None:
-    """Runs in the forked process; never returns."""
+    """Runs in the forked process; never returns.
+
+    Every page of the zygote's memory this writes is copied for this process (reference
+    counts are writes), so it sticks to cheap calls: the C-level ``signal`` (the module-level
+    wrapper converts handlers to enums and raises inside), raw ``os`` file descriptors.
+    ``random`` needs no call: its own at-fork hook reseeds it in every child.
+    """
     code = 1
     try:
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
+            _set_signal(sig, _SIG_DFL)
         os.setpgid(0, 0)
         os.close(channel.out_fd)
         null = os.open(os.devnull, os.O_RDONLY)
@@ -72,23 +84,24 @@ def _child(req: dict[str, Any], channel: _Channel, runner: Runner) -> None:
             os.close(fd)
         cgroup = req.get("cgroup")
         if cgroup:  # the plan's CPU limit (executor/cgroups.py), before any user code runs
-            with open(os.path.join(cgroup, "cgroup.procs"), "w") as procs:
-                procs.write("0")
+            procs = os.open(os.path.join(cgroup, "cgroup.procs"), os.O_WRONLY)
+            try:
+                os.write(procs, b"0")
+            finally:
+                os.close(procs)
         memory = req.get("memory_bytes")
         if memory:
             # RLIMIT_DATA counts heap and anonymous mappings (Linux >= 4.7): an allocation past
             # the plan fails with MemoryError instead of growing until the watchdog kills it.
             resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
-        env = req.get("env") or {}
-        os.environ.update(env)
+        environ = os.environ
+        for key, value in (req.get("env") or {}).items():
+            environ[key] = value  # not update(): its Mapping check alone touches many pages
         if req.get("cwd"):
             os.chdir(req["cwd"])
-        random.seed()
         argv = req.get("exec")
         if argv:
-            os.execvpe(argv[0], argv, dict(os.environ))
-        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-        sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+            os.execvpe(argv[0], argv, dict(environ))
         code = runner(req)
     except SystemExit as exc:
         code = _exit_status(exc)
@@ -223,6 +236,9 @@ def serve(target: str | None, cwd: str | None, render_entry: str | None = None) 
     except BaseException as exc:
         channel.send({"type": "failed", "message": f"{exc}\n{traceback.format_exc()}"})
         return 1
+    for stream in (sys.stdout, sys.stderr):  # line-buffered logs: once here, not per child
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
     gc.collect()
     gc.freeze()  # keep the imported heap shared with every fork (no refcount-driven copies)
     channel.send({"type": "ready", "pid": os.getpid()})
@@ -258,12 +274,17 @@ def _loop(channel: _Channel, runner: Runner) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="baton-zygote")
-    parser.add_argument("--target")
-    parser.add_argument("--cwd")
-    parser.add_argument("--render-entry")
-    args = parser.parse_args(argv)
-    return serve(args.target, args.cwd, args.render_entry)
+    """Options ``--target``, ``--cwd`` and ``--render-entry``, each followed by its value.
+
+    Parsed by hand: ``argparse`` would stay in the zygote's memory, which every fork maps.
+    """
+    values: dict[str, str | None] = {"--target": None, "--cwd": None, "--render-entry": None}
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) % 2 or any(name not in values for name in args[::2]):
+        print(f"usage: baton-zygote {' '.join(f'[{n} VALUE]' for n in values)}", file=sys.stderr)
+        return 2
+    values.update({args[i]: args[i + 1] for i in range(0, len(args), 2)})
+    return serve(values["--target"], values["--cwd"], values["--render-entry"])
 
 
 if __name__ == "__main__":

@@ -13,10 +13,9 @@ import contextlib
 import json
 import os
 import socket
-import tempfile
+import sys
 import threading
-
-import h11
+from collections.abc import Iterator
 
 from baton.core.models import TaskOptions
 from baton.sdk import runtime
@@ -37,30 +36,45 @@ async def _async_noop() -> None:
     return None
 
 
+def _read_request(conn_sock: socket.socket, buffer: bytes) -> tuple[str, bytes] | None:
+    """The next request's target, and what was read past it; ``None`` once the client closed.
+
+    Only what the SDK's own client sends: a head, then a ``Content-Length`` body.
+    """
+    while b"\r\n\r\n" not in buffer:
+        chunk = conn_sock.recv(65536)
+        if not chunk:
+            return None
+        buffer += chunk
+    head, _, buffer = buffer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    while len(buffer) < length:
+        chunk = conn_sock.recv(65536)
+        if not chunk:
+            return None
+        buffer += chunk
+    return lines[0].split(" ")[1], buffer[length:]
+
+
 def _answer(conn_sock: socket.socket, task_names: list[str]) -> None:
     """Answer requests on one connection (kept alive or not) until the client closes it."""
-    conn = h11.Connection(h11.SERVER)
-    target = "/"
+    buffer = b""
     with conn_sock:
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(conn_sock.recv(65536))
-            elif isinstance(event, h11.Request):
-                target = event.target.decode().partition("?")[0]
-            elif isinstance(event, h11.ConnectionClosed):
-                return
-            elif isinstance(event, h11.EndOfMessage):
-                answer = {"task_name": task_names.pop(0), **_INPUT} if target == "/input" else {}
-                body = json.dumps(answer).encode()
-                headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-                out = conn.send(h11.Response(status_code=200, headers=headers)) or b""
-                out += conn.send(h11.Data(data=body)) or b""
-                out += conn.send(h11.EndOfMessage()) or b""
-                conn_sock.sendall(out)
-                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                    return
-                conn.start_next_cycle()
+        while (request := _read_request(conn_sock, buffer)) is not None:
+            target, buffer = request
+            path = target.partition("?")[0]
+            answer = {"task_name": task_names.pop(0), **_INPUT} if path == "/input" else {}
+            body = json.dumps(answer).encode()
+            head = (
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            conn_sock.sendall(head.encode("latin-1") + body)
 
 
 def _serve(listener: socket.socket, task_names: list[str]) -> None:
@@ -79,10 +93,7 @@ def warm_up() -> None:
         _SYNC: TaskSpec(_noop, name=_SYNC, options=TaskOptions()),
         _ASYNC: TaskSpec(_async_noop, name=_ASYNC, options=TaskOptions()),
     }
-    with tempfile.TemporaryDirectory(prefix="baton-warm-") as directory:
-        path = os.path.join(directory, "w.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(path)
+    with _listener() as (listener, path):
         listener.listen(4)
         listener.settimeout(10)
         server = threading.Thread(target=_serve, args=(listener, [_SYNC, _ASYNC]))
@@ -94,3 +105,24 @@ def warm_up() -> None:
             listener.shutdown(socket.SHUT_RDWR)
             listener.close()
             server.join(10)
+
+
+@contextlib.contextmanager
+def _listener() -> Iterator[tuple[socket.socket, str]]:
+    """A Unix socket bound to a fresh address, and that address.
+
+    On Linux an abstract address (no file, so no ``tempfile`` and what it imports in the
+    zygote); elsewhere a socket file in a temporary directory.
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        if sys.platform.startswith("linux"):
+            path = f"\0baton-warm-up-{os.getpid()}-{os.urandom(8).hex()}"
+            listener.bind(path)
+            yield listener, path
+            return
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="baton-warm-") as directory:
+            path = os.path.join(directory, "w.sock")
+            listener.bind(path)
+            yield listener, path
