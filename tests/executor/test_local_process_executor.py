@@ -209,7 +209,7 @@ async def test_kill_issued_as_soon_as_the_attempt_spawns_stops_it(
         assert result.signal == 9
 
 
-ISOLATION_FLOWS = '''
+ISOLATION_FLOWS = """
 import json, os, random, resource, signal, sys
 from baton import Workflows
 
@@ -230,7 +230,7 @@ def report() -> None:
         "stdin": sys.stdin.read(),
     }))
     print("to stderr", file=sys.stderr)
-'''
+"""
 
 
 async def test_each_forked_attempt_is_isolated_and_freshly_seeded(
