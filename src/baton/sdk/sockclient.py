@@ -81,7 +81,7 @@ class SocketClient:
         self.backoff_s = DEFAULT_BACKOFF_S if backoff_s is None else backoff_s
         self.timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
         self._slots: asyncio.Semaphore | None = None  # made on the first async request
-        self._kept: tuple[socket.socket, float] | None = None
+        self._kept: tuple[socket.SocketType, float] | None = None
 
     def close(self) -> None:
         """Close the connection kept open between blocking requests, if any."""
@@ -180,7 +180,8 @@ class SocketClient:
                 except _Transient:
                     pass
             kept[0].close()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # The C socket type: its Python subclass adds nothing used here but an __init__ call.
+        sock = socket.SocketType(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout_s)
             sock.connect(self.socket_path)
@@ -192,7 +193,7 @@ class SocketClient:
 
     def _exchange_on(
         self,
-        sock: socket.socket,
+        sock: socket.SocketType,
         method: str,
         target: str,
         payload: bytes | None,
