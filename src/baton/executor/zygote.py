@@ -47,6 +47,17 @@ except ImportError:  # pragma: no cover  (not CPython)
     _set_signal = signal.signal
 _SIG_DFL = int(signal.SIG_DFL)  # a plain int: the C function takes no enum
 
+# The zygote's replies are formatted by hand, and it reads only the key of a request (its
+# child decodes the rest): after each fork every page the zygote writes is copied, and the
+# json module's Python layers alone touch about a hundred pages per call.
+_FORK_PREFIX = b'{"type": "fork", "version": 1, "key": "'
+_VERSION = f'{{"version": {PROTOCOL_VERSION}, '
+_STARTED = _VERSION + '"type": "started", "key": %s, "pid": %d, "forked_at": %r}\n'
+_EXITED = (
+    _VERSION + '"type": "exited", "key": %s, "pid": %d, "exit_code": %d, "signal": %s, '
+    '"peak_rss_kb": %d, "cpu_s": %r}\n'
+)
+
 
 class _Channel:
     def __init__(self) -> None:
@@ -54,12 +65,15 @@ class _Channel:
         os.dup2(2, 1)  # whatever user code prints while importing goes to stderr
 
     def send(self, message: dict[str, Any]) -> None:
-        data = (json.dumps({"version": PROTOCOL_VERSION, **message}) + "\n").encode()
+        self.write(json.dumps({"version": PROTOCOL_VERSION, **message}) + "\n")
+
+    def write(self, text: str) -> None:
+        data = text.encode()
         while data:
             data = data[os.write(self.out_fd, data) :]
 
 
-def _child(req: dict[str, Any], channel: _Channel, runner: Runner) -> None:
+def _child(line: bytes, channel: _Channel, runner: Runner) -> None:
     """Runs in the forked process; never returns.
 
     Every page of the zygote's memory this writes is copied for this process (reference
@@ -69,6 +83,7 @@ def _child(req: dict[str, Any], channel: _Channel, runner: Runner) -> None:
     """
     code = 1
     try:
+        req = json.loads(line)  # here, not in the zygote: a child touches json anyway
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             _set_signal(sig, _SIG_DFL)
@@ -175,42 +190,59 @@ def _render_runner(entry: str) -> Runner:
 
 
 def _reap(channel: _Channel, keys: dict[int, str]) -> None:
+    """Report every exited child; ``keys`` maps a live child's pid to its key as JSON text."""
+    exited = []  # one write for all of them
     while True:
         try:
             pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            break
         if pid == 0:
-            return
+            break
         key = keys.pop(pid, None)
         if key is None:
             continue
-        channel.send(
-            {
-                "type": "exited",
-                "key": key,
-                "pid": pid,
-                "exit_code": os.waitstatus_to_exitcode(status),
-                "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-                "peak_rss_kb": usage.ru_maxrss,
-                "cpu_s": round(usage.ru_utime + usage.ru_stime, 6),
-            }
+        signum = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        exited.append(
+            _EXITED
+            % (
+                key,
+                pid,
+                os.waitstatus_to_exitcode(status),
+                "null" if signum is None else signum,
+                usage.ru_maxrss,
+                round(usage.ru_utime + usage.ru_stime, 6),
+            )
         )
+    if exited:
+        channel.write("".join(exited))
 
 
-def _fork(req: dict[str, Any], channel: _Channel, runner: Runner, keys: dict[int, str]) -> None:
+def _key_json(line: bytes) -> str:
+    """The request's key as JSON text, without decoding the request when it starts as the
+    engine's do and its key has no escapes (then the JSON text is the key in quotes)."""
+    if line.startswith(_FORK_PREFIX):
+        end = line.find(b'"', len(_FORK_PREFIX))
+        key = line[len(_FORK_PREFIX) - 1 : end + 1]
+        if end > 0 and b"\\" not in key and key.isascii():
+            return key.decode("ascii")
+    return json.dumps(json.loads(line)["key"])
+
+
+def _fork(line: bytes, channel: _Channel, runner: Runner, keys: dict[int, str]) -> None:
+    key = _key_json(line)
     sys.stdout.flush()
     sys.stderr.flush()
     forked_at = time.time()
     pid = os.fork()
     if pid == 0:
-        _child(req, channel, runner)
+        _child(line, channel, runner)
     # The child calls setpgid too; doing it here as well closes the window in which a kill
     # of the (not yet existing) group would be lost.
     with contextlib.suppress(OSError):
         os.setpgid(pid, pid)
-    keys[pid] = req["key"]
-    channel.send({"type": "started", "key": req["key"], "pid": pid, "forked_at": forked_at})
+    keys[pid] = key
+    channel.write(_STARTED % (key, pid, forked_at))
 
 
 def _load(target: str | None, cwd: str | None, render_entry: str | None) -> Runner:
@@ -269,7 +301,7 @@ def _loop(channel: _Channel, runner: Runner) -> int:
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 if line.strip():
-                    _fork(json.loads(line), channel, runner, keys)
+                    _fork(line, channel, runner, keys)
             _reap(channel, keys)
 
 
