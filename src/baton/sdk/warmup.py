@@ -1,10 +1,10 @@
-"""Exercise the attempt path once in a process that will fork attempts (a zygote).
+"""Exercise the attempt path in a process that will fork attempts (a zygote).
 
 A freshly forked child pays for every first use of lazily built state (regex caches, codec
-lookups, event-loop plumbing). Running real attempts in the parent first (one plain task, one
-``async def`` task) against a canned engine on a throw-away socket moves that cost out of every
-child. The canned engine is a short-lived thread, joined before this returns, so the zygote
-forks with a single thread.
+lookups, event-loop plumbing, the interpreter's specialized bytecode). Running real attempts
+in the parent first (plain and ``async def`` tasks) against a canned engine on a throw-away
+socket moves that cost out of every child. The canned engine is a short-lived thread, joined
+before this returns, so the zygote forks with a single thread.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ __all__ = ["warm_up"]
 _SYNC = "__baton_warm_up__"
 _ASYNC = "__baton_warm_up_async__"
 _INPUT = {"input": "W10=", "task_run_id": "w", "root_task_run_id": "w"}
+#: Attempts of each kind. CPython (3.11+) specializes a function's bytecode only once it has
+#: run a few times, and until then every call writes to its code object: run once, every
+#: forked attempt would copy those pages again.
+_ROUNDS = 8
 
 
 def _noop() -> None:
@@ -85,7 +89,7 @@ def _serve(listener: socket.socket, task_names: list[str]) -> None:
 
 
 def warm_up() -> None:
-    """Run one plain and one ``async def`` no-op attempt in this process.
+    """Run a few plain and ``async def`` no-op attempts in this process.
 
     Call it in the zygote before forking, outside any running event loop.
     """
@@ -96,11 +100,12 @@ def warm_up() -> None:
     with _listener() as (listener, path):
         listener.listen(4)
         listener.settimeout(10)
-        server = threading.Thread(target=_serve, args=(listener, [_SYNC, _ASYNC]))
+        server = threading.Thread(target=_serve, args=(listener, [_SYNC, _ASYNC] * _ROUNDS))
         server.start()
         try:
-            runtime.run_attempt(registry, path)
-            runtime.run_attempt(registry, path)
+            for _ in range(_ROUNDS):
+                runtime.run_attempt(registry, path)
+                runtime.run_attempt(registry, path)
         finally:
             listener.shutdown(socket.SHUT_RDWR)
             listener.close()
