@@ -239,8 +239,10 @@ def _fork(line: bytes, channel: _Channel, runner: Runner, keys: dict[int, str]) 
         _child(line, channel, runner)
     # The child calls setpgid too; doing it here as well closes the window in which a kill
     # of the (not yet existing) group would be lost.
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105  (contextlib.suppress: three more Python calls, and pages, per fork)
         os.setpgid(pid, pid)
+    except OSError:
+        pass  # the child has exec-ed or exited already
     keys[pid] = key
     channel.write(_STARTED % (key, pid, forked_at))
 
