@@ -15,6 +15,11 @@ from __future__ import annotations
 __all__ = ["MalformedResponse", "ResponseReader", "request_bytes"]
 
 _MAX_HEAD = 64 * 1024
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+
+
+def _is_decimal(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # not "²", which isdigit() also accepts
 
 
 class MalformedResponse(ValueError):
@@ -83,7 +88,7 @@ class ResponseReader:
         self._buffer = self._buffer[end + 4 :]
         version, _, rest = lines[0].partition(" ")
         code = rest[:3]
-        if version not in ("HTTP/1.1", "HTTP/1.0") or len(code) != 3 or not code.isdigit():
+        if version not in ("HTTP/1.1", "HTTP/1.0") or not _is_decimal(code) or len(code) != 3:
             raise MalformedResponse(f"not an HTTP/1.1 status line: {lines[0][:80]!r}")
         status = int(code)
         if status < 200:  # an interim answer (100 Continue, ...): the real one follows
@@ -114,7 +119,7 @@ class ResponseReader:
             self._length = 0
         elif "content-length" in headers:
             raw = headers["content-length"]
-            if not raw.isdigit():
+            if not _is_decimal(raw):
                 raise MalformedResponse(f"bad Content-Length: {raw!r}")
             self._length = int(raw)
         else:
@@ -127,10 +132,9 @@ class ResponseReader:
             if end < 0:
                 break
             size_text = self._buffer[:end].split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise MalformedResponse(f"bad chunk size: {size_text[:20]!r}") from None
+            if not size_text or size_text.strip(_HEX_DIGITS):
+                raise MalformedResponse(f"bad chunk size: {size_text[:20]!r}")
+            size = int(size_text, 16)
             if size == 0:
                 if self._buffer.find(b"\r\n\r\n", end) >= 0:  # the end of the trailers
                     return self._status, b"".join(self._chunks)
