@@ -64,7 +64,6 @@ def _run_attempt(registry: Mapping[str, TaskSpec], client: SocketClient, started
     spec = registry.get(name)
     state = RunState(client, metadata)
     if spec is not None and spec.is_async:
-        client.close()  # the loop opens its own connections
         return _run_in_new_loop(_finish(spec, name, args, kwargs, state))
     try:
         output = _execute_sync(spec, name, args, kwargs, state)

@@ -8,12 +8,13 @@ retried with a short doubling backoff; any other 4xx raises ``ClientError`` at o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import resource
 import socket
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 from baton.errors import BatonError, ClientError, RateLimitError, ServerError
 from baton.sdk.http1 import MalformedResponse, ResponseReader, request_bytes
@@ -135,6 +136,15 @@ class SocketClient:
     async def _send(self, method: str, target: str, payload: bytes | None) -> tuple[int, bytes]:
         # Bare sockets and the loop's sock_* calls: cheaper than streams in a fresh fork.
         loop = asyncio.get_running_loop()
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            # The blocking requests' connection (an async task's attempt read its input on
+            # it): one connection and one accept less for its callback. A connection the
+            # engine has closed meanwhile is replaced at once (nothing was sent).
+            if time.monotonic() - kept[1] < _KEEP_ALIVE_S:
+                with contextlib.suppress(OSError, MalformedResponse):
+                    return await self._send_on(loop, kept[0], method, target, payload)
+            kept[0].close()
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.setblocking(False)
             await loop.sock_connect(sock, self.socket_path)
@@ -142,6 +152,34 @@ class SocketClient:
                 sock, request_bytes(method, target, payload, _USER_AGENT, keep_alive=False)
             )
             return await _read_response(sock)
+
+    async def _send_on(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.SocketType,
+        method: str,
+        target: str,
+        payload: bytes | None,
+    ) -> tuple[int, bytes]:
+        """One request on a kept connection; keep it again if the answer allows."""
+        # The loop's sock_* calls use only the methods the C socket type has.
+        loop_sock = cast(socket.socket, sock)
+        try:
+            sock.setblocking(False)
+            await loop.sock_sendall(
+                loop_sock, request_bytes(method, target, payload, _USER_AGENT, keep_alive=True)
+            )
+            reader = ResponseReader()
+            while (done := reader.feed(await loop.sock_recv(loop_sock, 65536))) is None:
+                pass
+        except BaseException:
+            sock.close()
+            raise
+        if reader.reusable:
+            self._kept = (sock, time.monotonic())
+        else:
+            sock.close()
+        return done
 
     def request_sync(
         self,
