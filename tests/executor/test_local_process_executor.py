@@ -207,3 +207,76 @@ async def test_kill_issued_as_soon_as_the_attempt_spawns_stops_it(
         assert killed == [True]
         assert result.reason == "canceled"
         assert result.signal == 9
+
+
+ISOLATION_FLOWS = """
+import json, os, random, resource, signal, sys
+from baton import Workflows
+
+app = Workflows()
+
+
+@app.task
+def report() -> None:
+    print(json.dumps({
+        "random": random.random(),
+        "pid": os.getpid(),
+        "pgid": os.getpgid(0),
+        "env": os.environ.get("BATON_TEST_ENV_X"),
+        "env_socket": os.environ.get("RENDER_SDK_SOCKET_PATH"),
+        "rlimit_data": resource.getrlimit(resource.RLIMIT_DATA)[0],
+        "sigint": signal.getsignal(signal.SIGINT) == signal.SIG_DFL,
+        "sigterm": signal.getsignal(signal.SIGTERM) == signal.SIG_DFL,
+        "stdin": sys.stdin.read(),
+    }))
+    print("to stderr", file=sys.stderr)
+"""
+
+
+async def test_each_forked_attempt_is_isolated_and_freshly_seeded(
+    executor: LocalProcessExecutor, workdir: Path
+) -> None:
+    (workdir / "isolation_flows.py").write_text(ISOLATION_FLOWS)
+
+    async def attempt_input(request: Request) -> dict[str, Any]:
+        return {"task_name": "report", "input": "", "task_run_id": "t", "root_task_run_id": "t"}
+
+    async def callback(request: Request) -> dict[str, Any]:
+        return {}
+
+    reports = []
+    for attempt in range(2):
+        req = RunRequest(
+            run_id=f"trn-iso-{attempt}",
+            attempt=attempt,
+            version_id="ver-isolation",
+            kind="baton",
+            target="isolation_flows.py:app",
+            code_dir=str(workdir),
+            socket_path=str(workdir / f"{attempt}.sock"),
+            stdout_path=str(workdir / f"{attempt}.out"),
+            stderr_path=str(workdir / f"{attempt}.err"),
+            memory_bytes=1 << 30,
+            env={"BATON_TEST_ENV_X": f"value-{attempt}"},
+        )
+        routes = {("GET", "/input"): attempt_input, ("POST", "/callback"): callback}
+        server = AttemptServer(req.socket_path, routes)
+        await server.start()
+        try:
+            result = await executor.start(req, lambda pid: None)
+        finally:
+            await server.close()
+        assert (result.reason, result.exit_code) == ("exited", 0)
+        report = json.loads((workdir / f"{attempt}.out").read_text())
+        assert report["pid"] == result.pid
+        assert "to stderr" in (workdir / f"{attempt}.err").read_text()
+        reports.append(report)
+
+    assert reports[0]["random"] != reports[1]["random"]
+    for attempt, report in enumerate(reports):
+        assert report["pgid"] == report["pid"]
+        assert report["env"] == f"value-{attempt}"
+        assert report["env_socket"] == str(workdir / f"{attempt}.sock")
+        assert report["rlimit_data"] == 1 << 30
+        assert report["sigint"] and report["sigterm"]
+        assert report["stdin"] == ""

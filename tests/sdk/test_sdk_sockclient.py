@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import socket
 import tempfile
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -126,3 +129,70 @@ async def test_missing_socket_is_retried_until_it_appears() -> None:
             pass
     with pytest.raises(ServerError, match="FileNotFoundError"):
         await SocketClient(scripted.path, tries=2, backoff_s=0.001).request("GET", "/input")
+
+
+class KeepAlive:
+    """A blocking engine on its own thread; keeps connections open unless ``close_each``."""
+
+    def __init__(self, path: str, *, close_each: bool = False) -> None:
+        self.path = path
+        self.close_each = close_each
+        self.connections = 0
+        self.requests: list[tuple[bytes, bytes]] = []
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(8)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn_sock, _ = self.listener.accept()
+                self.connections += 1
+                with conn_sock:
+                    self.answer(conn_sock)
+
+    def answer(self, conn_sock: socket.socket) -> None:
+        conn = h11.Connection(h11.SERVER)
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(conn_sock.recv(65536))
+            elif isinstance(event, h11.Request):
+                self.requests.append((event.method, event.target))
+            elif isinstance(event, h11.Data):
+                pass
+            elif isinstance(event, h11.EndOfMessage):
+                data = json.dumps({"n": len(self.requests)}).encode()
+                headers = [("Content-Length", str(len(data)))]
+                out = conn.send(h11.Response(status_code=200, headers=headers))
+                conn_sock.sendall(
+                    out + conn.send(h11.Data(data=data)) + conn.send(h11.EndOfMessage())
+                )
+                if self.close_each or conn.our_state is not h11.DONE:
+                    return
+                conn.start_next_cycle()
+            else:
+                return
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize("close_each", [False, True])
+def test_async_request_after_a_blocking_one_reuses_its_connection_while_open(
+    close_each: bool,
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="baton-sc-") as directory:
+        engine = KeepAlive(os.path.join(directory, "k.sock"), close_each=close_each)
+        sc = SocketClient(engine.path, tries=3, backoff_s=0.001)
+        try:
+            assert sc.request_sync("GET", "/input") == {"n": 1}
+            assert asyncio.run(sc.request("POST", "/callback", {})) == {"n": 2}
+            assert sc.request_sync("POST", "/callback", {}) == {"n": 3}
+        finally:
+            sc.close()
+            engine.close()
+    assert [method for method, _ in engine.requests] == [b"GET", b"POST", b"POST"]
+    assert engine.connections == (3 if close_each else 1)

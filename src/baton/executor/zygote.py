@@ -19,14 +19,14 @@ Replies: ``{"type": "ready"}``, ``{"type": "started", "key", "pid", "forked_at"}
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import gc
 import importlib
+import io
 import json
 import os
-import random
+import random  # noqa: F401  (imported for its at-fork hook: a freshly seeded random per child)
 import resource
 import select
 import signal
@@ -41,6 +41,23 @@ PROTOCOL_VERSION = 1
 #: Runs one attempt (or a registration) inside a forked child; returns the exit status.
 Runner = Callable[[dict[str, Any]], int]
 
+try:
+    from _signal import signal as _set_signal  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover  (not CPython)
+    _set_signal = signal.signal
+_SIG_DFL = int(signal.SIG_DFL)  # a plain int: the C function takes no enum
+
+# The zygote's replies are formatted by hand, and it reads only the key of a request (its
+# child decodes the rest): after each fork every page the zygote writes is copied, and the
+# json module's Python layers alone touch about a hundred pages per call.
+_FORK_PREFIX = b'{"type": "fork", "version": 1, "key": "'
+_VERSION = f'{{"version": {PROTOCOL_VERSION}, '
+_STARTED = _VERSION + '"type": "started", "key": %s, "pid": %d, "forked_at": %r}\n'
+_EXITED = (
+    _VERSION + '"type": "exited", "key": %s, "pid": %d, "exit_code": %d, "signal": %s, '
+    '"peak_rss_kb": %d, "cpu_s": %r}\n'
+)
+
 
 class _Channel:
     def __init__(self) -> None:
@@ -48,18 +65,28 @@ class _Channel:
         os.dup2(2, 1)  # whatever user code prints while importing goes to stderr
 
     def send(self, message: dict[str, Any]) -> None:
-        data = (json.dumps({"version": PROTOCOL_VERSION, **message}) + "\n").encode()
+        self.write(json.dumps({"version": PROTOCOL_VERSION, **message}) + "\n")
+
+    def write(self, text: str) -> None:
+        data = text.encode()
         while data:
             data = data[os.write(self.out_fd, data) :]
 
 
-def _child(req: dict[str, Any], channel: _Channel, runner: Runner) -> None:
-    """Runs in the forked process; never returns."""
+def _child(line: bytes, channel: _Channel, runner: Runner) -> None:
+    """Runs in the forked process; never returns.
+
+    Every page of the zygote's memory this writes is copied for this process (reference
+    counts are writes), so it sticks to cheap calls: the C-level ``signal`` (the module-level
+    wrapper converts handlers to enums and raises inside), raw ``os`` file descriptors.
+    ``random`` needs no call: its own at-fork hook reseeds it in every child.
+    """
     code = 1
     try:
+        req = json.loads(line)  # here, not in the zygote: a child touches json anyway
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
+            _set_signal(sig, _SIG_DFL)
         os.setpgid(0, 0)
         os.close(channel.out_fd)
         null = os.open(os.devnull, os.O_RDONLY)
@@ -72,23 +99,24 @@ def _child(req: dict[str, Any], channel: _Channel, runner: Runner) -> None:
             os.close(fd)
         cgroup = req.get("cgroup")
         if cgroup:  # the plan's CPU limit (executor/cgroups.py), before any user code runs
-            with open(os.path.join(cgroup, "cgroup.procs"), "w") as procs:
-                procs.write("0")
+            procs = os.open(os.path.join(cgroup, "cgroup.procs"), os.O_WRONLY)
+            try:
+                os.write(procs, b"0")
+            finally:
+                os.close(procs)
         memory = req.get("memory_bytes")
         if memory:
             # RLIMIT_DATA counts heap and anonymous mappings (Linux >= 4.7): an allocation past
             # the plan fails with MemoryError instead of growing until the watchdog kills it.
             resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
-        env = req.get("env") or {}
-        os.environ.update(env)
+        environ = os.environ
+        for key, value in (req.get("env") or {}).items():
+            environ[key] = value  # not update(): its Mapping check alone touches many pages
         if req.get("cwd"):
             os.chdir(req["cwd"])
-        random.seed()
         argv = req.get("exec")
         if argv:
-            os.execvpe(argv[0], argv, dict(os.environ))
-        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-        sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+            os.execvpe(argv[0], argv, dict(environ))
         code = runner(req)
     except SystemExit as exc:
         code = _exit_status(exc)
@@ -162,42 +190,61 @@ def _render_runner(entry: str) -> Runner:
 
 
 def _reap(channel: _Channel, keys: dict[int, str]) -> None:
+    """Report every exited child; ``keys`` maps a live child's pid to its key as JSON text."""
+    exited = []  # one write for all of them
     while True:
         try:
             pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            break
         if pid == 0:
-            return
+            break
         key = keys.pop(pid, None)
         if key is None:
             continue
-        channel.send(
-            {
-                "type": "exited",
-                "key": key,
-                "pid": pid,
-                "exit_code": os.waitstatus_to_exitcode(status),
-                "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-                "peak_rss_kb": usage.ru_maxrss,
-                "cpu_s": round(usage.ru_utime + usage.ru_stime, 6),
-            }
+        signum = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        exited.append(
+            _EXITED
+            % (
+                key,
+                pid,
+                os.waitstatus_to_exitcode(status),
+                "null" if signum is None else signum,
+                usage.ru_maxrss,
+                round(usage.ru_utime + usage.ru_stime, 6),
+            )
         )
+    if exited:
+        channel.write("".join(exited))
 
 
-def _fork(req: dict[str, Any], channel: _Channel, runner: Runner, keys: dict[int, str]) -> None:
+def _key_json(line: bytes) -> str:
+    """The request's key as JSON text, without decoding the request when it starts as the
+    engine's do and its key has no escapes (then the JSON text is the key in quotes)."""
+    if line.startswith(_FORK_PREFIX):
+        end = line.find(b'"', len(_FORK_PREFIX))
+        key = line[len(_FORK_PREFIX) - 1 : end + 1]
+        if end > 0 and b"\\" not in key and key.isascii():
+            return key.decode("ascii")
+    return json.dumps(json.loads(line)["key"])
+
+
+def _fork(line: bytes, channel: _Channel, runner: Runner, keys: dict[int, str]) -> None:
+    key = _key_json(line)
     sys.stdout.flush()
     sys.stderr.flush()
     forked_at = time.time()
     pid = os.fork()
     if pid == 0:
-        _child(req, channel, runner)
+        _child(line, channel, runner)
     # The child calls setpgid too; doing it here as well closes the window in which a kill
     # of the (not yet existing) group would be lost.
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105  (contextlib.suppress: three more Python calls, and pages, per fork)
         os.setpgid(pid, pid)
-    keys[pid] = req["key"]
-    channel.send({"type": "started", "key": req["key"], "pid": pid, "forked_at": forked_at})
+    except OSError:
+        pass  # the child has exec-ed or exited already
+    keys[pid] = key
+    channel.write(_STARTED % (key, pid, forked_at))
 
 
 def _load(target: str | None, cwd: str | None, render_entry: str | None) -> Runner:
@@ -223,10 +270,73 @@ def serve(target: str | None, cwd: str | None, render_entry: str | None = None) 
     except BaseException as exc:
         channel.send({"type": "failed", "message": f"{exc}\n{traceback.format_exc()}"})
         return 1
+    for stream in (sys.stdout, sys.stderr):  # line-buffered logs: once here, not per child
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
     gc.collect()
+    _fill_free_blocks()
     gc.freeze()  # keep the imported heap shared with every fork (no refcount-driven copies)
     channel.send({"type": "ready", "pid": os.getpid()})
     return _loop(channel, runner)
+
+
+#: Objects that fill the allocator's free blocks (``_fill_free_blocks``); never freed.
+_FILLERS: list[object] = []
+_STATS_HEAD = "class   size   num pools   blocks in use  avail blocks"
+_MAX_FILL_BYTES = 1 << 20  # per size class: more would be a table we misread
+
+
+def _fill_free_blocks() -> None:
+    """Fill the free blocks left in the zygote's partly used allocator pools.
+
+    Imports leave holes in CPython's small-object pools. Objects allocated after a fork (in
+    the zygote and in every child) would fill them one here, one there, each write copying
+    a page; filled, new objects come from fresh pools, many to a page. A few hundred KB of
+    pages that are resident anyway. Best effort: a no-op where the allocator's statistics
+    are not available (not CPython, no memfd) or read differently.
+    """
+    for _ in range(3):  # reading the statistics itself leaves a few new holes
+        free = _free_blocks()
+        if not free:
+            return
+        for size, count in free.items():
+            if size >= 48:  # a bytes object of n bytes takes a block of 33 + n
+                _FILLERS.extend(bytes(size - 33) for _ in range(count))
+            elif size == 32:  # an int past the small-int cache takes 28
+                _FILLERS.extend(range(1 << 20, (1 << 20) + count))
+
+
+def _free_blocks() -> dict[int, int]:
+    """Free blocks per size class of CPython's small-object allocator, or ``{}``."""
+    stats = getattr(sys, "_debugmallocstats", None)
+    if stats is None or not hasattr(os, "memfd_create"):
+        return {}
+    out = os.memfd_create("baton-malloc-stats")
+    saved = os.dup(2)
+    try:
+        os.dup2(out, 2)  # the statistics go to C's stderr
+        stats()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    try:
+        os.lseek(out, 0, os.SEEK_SET)
+        text = os.read(out, 1 << 20).decode("ascii", "replace")
+    finally:
+        os.close(out)
+    rows = text.partition(_STATS_HEAD)[2]
+    if not rows:
+        return {}
+    free = {}
+    for line in rows.splitlines():
+        fields = line.split()
+        if len(fields) == 5 and all(field.isdigit() for field in fields):
+            size, count = int(fields[1]), int(fields[4])
+            if size <= 512 and size * count <= _MAX_FILL_BYTES:
+                free[size] = count
+        elif free:  # the end of the table
+            break
+    return free
 
 
 def _loop(channel: _Channel, runner: Runner) -> int:
@@ -253,17 +363,22 @@ def _loop(channel: _Channel, runner: Runner) -> int:
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 if line.strip():
-                    _fork(json.loads(line), channel, runner, keys)
+                    _fork(line, channel, runner, keys)
             _reap(channel, keys)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="baton-zygote")
-    parser.add_argument("--target")
-    parser.add_argument("--cwd")
-    parser.add_argument("--render-entry")
-    args = parser.parse_args(argv)
-    return serve(args.target, args.cwd, args.render_entry)
+    """Options ``--target``, ``--cwd`` and ``--render-entry``, each followed by its value.
+
+    Parsed by hand: ``argparse`` would stay in the zygote's memory, which every fork maps.
+    """
+    values: dict[str, str | None] = {"--target": None, "--cwd": None, "--render-entry": None}
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) % 2 or any(name not in values for name in args[::2]):
+        print(f"usage: baton-zygote {' '.join(f'[{n} VALUE]' for n in values)}", file=sys.stderr)
+        return 2
+    values.update({args[i]: args[i + 1] for i in range(0, len(args), 2)})
+    return serve(values["--target"], values["--cwd"], values["--render-entry"])
 
 
 if __name__ == "__main__":

@@ -63,8 +63,7 @@ def _run_attempt(registry: Mapping[str, TaskSpec], client: SocketClient, started
         return 1
     spec = registry.get(name)
     state = RunState(client, metadata)
-    if spec is not None and _is_async(spec.func):
-        client.close()  # the loop opens its own connections
+    if spec is not None and spec.is_async:
         return _run_in_new_loop(_finish(spec, name, args, kwargs, state))
     try:
         output = _execute_sync(spec, name, args, kwargs, state)
@@ -73,12 +72,6 @@ def _run_attempt(registry: Mapping[str, TaskSpec], client: SocketClient, started
         _callback_sync(client, {"error": _error(exc)})
         return 1
     return 0 if _callback_sync(client, {"complete": {"output": output}}) else 1
-
-
-def _is_async(func: object) -> bool:
-    if inspect.isfunction(func) or inspect.ismethod(func):
-        return inspect.iscoroutinefunction(func)
-    return True  # partials and callable objects: let the loop path find out
 
 
 def _execute_sync(
@@ -100,7 +93,7 @@ def _execute_sync(
             result = spec.func(*args, **kwargs)
     finally:
         current_run.reset(token)
-    if inspect.isawaitable(result):  # a plain function that returned a coroutine
+    if result is not None and inspect.isawaitable(result):  # a coroutine from a plain def
         result = _run_in_new_loop(_await(result))
     return wire.encode_output(result)
 

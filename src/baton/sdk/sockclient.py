@@ -8,16 +8,16 @@ retried with a short doubling backoff; any other 4xx raises ``ClientError`` at o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import resource
 import socket
 import sys
 import time
-from typing import Any
-
-import h11
+from typing import Any, cast
 
 from baton.errors import BatonError, ClientError, RateLimitError, ServerError
+from baton.sdk.http1 import MalformedResponse, ResponseReader, request_bytes
 
 __all__ = ["SocketClient"]
 
@@ -81,8 +81,8 @@ class SocketClient:
         self.tries = max(1, DEFAULT_TRIES if tries is None else tries)
         self.backoff_s = DEFAULT_BACKOFF_S if backoff_s is None else backoff_s
         self.timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
-        self._slots = asyncio.Semaphore(_max_connections())
-        self._kept: tuple[socket.socket, h11.Connection, float] | None = None
+        self._slots: asyncio.Semaphore | None = None  # made on the first async request
+        self._kept: tuple[socket.SocketType, float] | None = None
 
     def close(self) -> None:
         """Close the connection kept open between blocking requests, if any."""
@@ -123,23 +123,63 @@ class SocketClient:
     async def _exchange(
         self, method: str, target: str, payload: bytes | None, timeout_s: float
     ) -> tuple[int, bytes]:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(_max_connections())
         async with self._slots:
             try:
                 async with asyncio.timeout(timeout_s):
                     return await self._send(method, target, payload)
-            except (OSError, TimeoutError, h11.ProtocolError) as exc:
+            except (OSError, TimeoutError, MalformedResponse) as exc:
                 error = ServerError(f"{method} {target} failed: {type(exc).__name__}: {exc}")
                 raise _Transient(error) from exc
 
     async def _send(self, method: str, target: str, payload: bytes | None) -> tuple[int, bytes]:
         # Bare sockets and the loop's sock_* calls: cheaper than streams in a fresh fork.
         loop = asyncio.get_running_loop()
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            # The blocking requests' connection (an async task's attempt read its input on
+            # it): one connection and one accept less for its callback. A connection the
+            # engine has closed meanwhile is replaced at once (nothing was sent).
+            if time.monotonic() - kept[1] < _KEEP_ALIVE_S:
+                with contextlib.suppress(OSError, MalformedResponse):
+                    return await self._send_on(loop, kept[0], method, target, payload)
+            kept[0].close()
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.setblocking(False)
             await loop.sock_connect(sock, self.socket_path)
-            conn = h11.Connection(h11.CLIENT)
-            await loop.sock_sendall(sock, _request_bytes(conn, method, target, payload))
-            return await _read_response(conn, sock)
+            await loop.sock_sendall(
+                sock, request_bytes(method, target, payload, _USER_AGENT, keep_alive=False)
+            )
+            return await _read_response(sock)
+
+    async def _send_on(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.SocketType,
+        method: str,
+        target: str,
+        payload: bytes | None,
+    ) -> tuple[int, bytes]:
+        """One request on a kept connection; keep it again if the answer allows."""
+        # The loop's sock_* calls use only the methods the C socket type has.
+        loop_sock = cast(socket.socket, sock)
+        try:
+            sock.setblocking(False)
+            await loop.sock_sendall(
+                loop_sock, request_bytes(method, target, payload, _USER_AGENT, keep_alive=True)
+            )
+            reader = ResponseReader()
+            while (done := reader.feed(await loop.sock_recv(loop_sock, 65536))) is None:
+                pass
+        except BaseException:
+            sock.close()
+            raise
+        if reader.reusable:
+            self._kept = (sock, time.monotonic())
+        else:
+            sock.close()
+        return done
 
     def request_sync(
         self,
@@ -172,13 +212,14 @@ class SocketClient:
         # connection the engine has closed meanwhile is replaced at once (nothing was sent).
         kept, self._kept = self._kept, None
         if kept is not None:
-            if time.monotonic() - kept[2] < _KEEP_ALIVE_S:
+            if time.monotonic() - kept[1] < _KEEP_ALIVE_S:
                 try:
-                    return self._exchange_on(kept[0], kept[1], method, target, payload, timeout_s)
+                    return self._exchange_on(kept[0], method, target, payload, timeout_s)
                 except _Transient:
                     pass
             kept[0].close()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # The C socket type: its Python subclass adds nothing used here but an __init__ call.
+        sock = socket.SocketType(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout_s)
             sock.connect(self.socket_path)
@@ -186,91 +227,40 @@ class SocketClient:
             sock.close()
             error = ServerError(f"{method} {target} failed: {type(exc).__name__}: {exc}")
             raise _Transient(error) from exc
-        return self._exchange_on(
-            sock, h11.Connection(h11.CLIENT), method, target, payload, timeout_s
-        )
+        return self._exchange_on(sock, method, target, payload, timeout_s)
 
     def _exchange_on(
         self,
-        sock: socket.socket,
-        conn: h11.Connection,
+        sock: socket.SocketType,
         method: str,
         target: str,
         payload: bytes | None,
         timeout_s: float,
     ) -> tuple[int, bytes]:
         try:
-            sock.settimeout(timeout_s)
-            sock.sendall(_request_bytes(conn, method, target, payload, keep_alive=True))
-            answer = _Answer()
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    conn.receive_data(sock.recv(65536))
-                elif (done := answer.take(event)) is not None:
-                    break
-        except (OSError, h11.ProtocolError) as exc:
+            if sock.gettimeout() != timeout_s:
+                sock.settimeout(timeout_s)
+            sock.sendall(request_bytes(method, target, payload, _USER_AGENT, keep_alive=True))
+            reader = ResponseReader()
+            while (done := reader.feed(sock.recv(65536))) is None:
+                pass
+        except (OSError, MalformedResponse) as exc:
             sock.close()
             error = ServerError(f"{method} {target} failed: {type(exc).__name__}: {exc}")
             raise _Transient(error) from exc
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()
-            self._kept = (sock, conn, time.monotonic())
+        if reader.reusable:
+            self._kept = (sock, time.monotonic())
         else:
             sock.close()
         return done
 
 
-def _request_bytes(
-    conn: h11.Connection,
-    method: str,
-    target: str,
-    payload: bytes | None,
-    *,
-    keep_alive: bool = False,
-) -> bytes:
-    headers = [("Host", "localhost"), ("User-Agent", _USER_AGENT), ("Accept", "application/json")]
-    if not keep_alive:
-        headers.append(("Connection", "close"))
-    if payload is not None:
-        headers.append(("Content-Type", "application/json"))
-        headers.append(("Content-Length", str(len(payload))))
-    out = conn.send(h11.Request(method=method, target=target, headers=headers)) or b""
-    if payload:
-        out += conn.send(h11.Data(data=payload)) or b""
-    out += conn.send(h11.EndOfMessage()) or b""
-    return out
-
-
-class _Answer:
-    """Collects one response's events into ``(status, body)``."""
-
-    def __init__(self) -> None:
-        self.status = 0
-        self.chunks: list[bytes] = []
-
-    def take(self, event: object) -> tuple[int, bytes] | None:
-        """Fold in one event; the whole answer once the message has ended."""
-        if isinstance(event, h11.Response):
-            self.status = event.status_code
-        elif isinstance(event, h11.Data):
-            self.chunks.append(bytes(event.data))
-        elif isinstance(event, h11.EndOfMessage):
-            return self.status, b"".join(self.chunks)
-        elif isinstance(event, h11.ConnectionClosed):
-            raise ConnectionResetError("the engine closed the connection before answering")
-        return None
-
-
-async def _read_response(conn: h11.Connection, sock: socket.socket) -> tuple[int, bytes]:
+async def _read_response(sock: socket.socket) -> tuple[int, bytes]:
     loop = asyncio.get_running_loop()
-    answer = _Answer()
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            conn.receive_data(await loop.sock_recv(sock, 65536))
-        elif (done := answer.take(event)) is not None:
-            return done
+    reader = ResponseReader()
+    while (done := reader.feed(await loop.sock_recv(sock, 65536))) is None:
+        pass
+    return done
 
 
 def _parse(label: str, status: int, data: bytes) -> dict[str, Any]:

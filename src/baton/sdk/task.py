@@ -36,6 +36,8 @@ class TaskSpec:
         func: the decorated function (also ``__wrapped__``).
         options: retry, timeout and plan, with the app's defaults applied.
         takes_context: whether the first parameter receives a ``TaskContext`` (Render 1.x).
+        is_async: whether an attempt runs it in an event loop: an ``async def`` function, or
+            a callable that is not a plain function (a partial, a callable object).
         parameters: the signature as registered (without the context parameter).
     """
 
@@ -58,6 +60,8 @@ class TaskSpec:
         self.func = func
         self.name = name
         self.options = options
+        # Known here, in the zygote, so that a forked attempt does not ask ``inspect``.
+        self.is_async = _is_async(func)
         self.takes_context = bool(params) and _is_context_param(params[0])
         self._context_name = params[0].name if self.takes_context else ""
         self.parameters = tuple(_param(p) for p in params[1 if self.takes_context else 0 :])
@@ -93,6 +97,12 @@ class TaskSpec:
     def to_task_def(self) -> TaskDef:
         """The task as ``POST /register-tasks`` publishes it."""
         return TaskDef(name=self.name, options=self.options, parameters=self.parameters or None)
+
+
+def _is_async(func: object) -> bool:
+    if inspect.isfunction(func) or inspect.ismethod(func):
+        return inspect.iscoroutinefunction(func)
+    return True  # partials and callable objects: let the loop path find out
 
 
 def _is_context_param(param: inspect.Parameter) -> bool:

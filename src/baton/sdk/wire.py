@@ -14,7 +14,8 @@ __all__ = ["decode_input", "encode_input", "encode_output", "unwrap_output"]
 
 
 def _b64_json(value: object) -> str:
-    return base64.b64encode(json.dumps(value).encode()).decode("ascii")
+    # binascii rather than base64's wrappers: less code to run in a freshly forked attempt
+    return binascii.b2a_base64(json.dumps(value).encode(), newline=False).decode("ascii")
 
 
 def encode_input(args: Sequence[object], kwargs: Mapping[str, object]) -> str:
@@ -40,7 +41,7 @@ def decode_input(raw: object) -> tuple[list[JSON], dict[str, JSON]]:
     if not isinstance(raw, str):
         raise ValueError(f"input must be a base64 string, got {type(raw).__name__}")
     try:
-        value = json.loads(base64.b64decode(raw))
+        value = json.loads(binascii.a2b_base64(raw))
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError(f"input is not base64 of JSON: {exc}") from exc
     if value is None:
