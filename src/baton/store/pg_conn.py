@@ -1,6 +1,7 @@
 """One PostgreSQL connection that reconnects by itself, and the migrations that run on it.
 
-Every store call is one transaction run by :meth:`PgConnection.run`. A connection found dead
+Every store call is one transaction run by :meth:`PgConnection.run`; a call made while one
+runs (the store's ``batch``) joins it. A connection found dead
 (the server restarted, an admin terminated the backend) is replaced; the transaction is run
 again once on the new connection when nothing of it can have been committed, that is, when it
 failed before ``COMMIT`` was sent. Driver errors leave as ``StoreUnavailable``.
@@ -11,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from baton.errors import StoreUnavailable
+from baton.errors import BatonError, StoreUnavailable
 from baton.store.migrate import migration_scripts
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class PgConnection:
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[dict[str, Any]] | None = None
         self._closed = False
+        self._depth = 0  # > 0 while run() is running a body; guarded by _lock
         with self._lock:
             self._connection()
 
@@ -104,11 +106,18 @@ class PgConnection:
 
     def run(self, body: Callable[[Cursor], T]) -> T:
         """Run ``body(cursor)`` in one transaction and commit it; retried once on a new
-        connection if the old one was found dead before anything was committed."""
+        connection if the old one was found dead before anything was committed.
+
+        Called from inside another ``run`` body on the same thread, it runs ``body`` in the
+        outer transaction instead (see ``_joined``).
+        """
         with self._lock:
+            if self._depth:
+                return self._joined(body)
             for attempt in range(2):
                 conn = self._connection()
                 committing = False
+                self._depth += 1
                 try:
                     with conn.cursor() as cur:
                         result = body(cur)
@@ -126,7 +135,57 @@ class PgConnection:
                 except BaseException:
                     self._rollback(conn)
                     raise
+                finally:
+                    self._depth -= 1
             raise AssertionError("unreachable")  # pragma: no cover
+
+    def _joined(self, body: Callable[[Cursor], T]) -> T:
+        """``body`` inside the running transaction. A driver error on a live connection leaves
+        as ``StoreUnavailable`` (the caller rolls back to its savepoint); one that lost the
+        connection leaves as is, so that the outer ``run`` reconnects and runs again."""
+        conn = self._connection()
+        try:
+            with conn.cursor() as cur:
+                return body(cur)
+        except self._psycopg.Error as exc:
+            if conn.closed or conn.broken:
+                raise
+            raise StoreUnavailable(f"PostgreSQL error: {exc}".strip()) from exc
+
+    def run_each(self, items: Sequence[Callable[[], T]]) -> list[T | BatonError]:
+        """Run ``items`` (functions calling ``run``) in one transaction, each under a savepoint:
+        an item that raises a ``BatonError`` is rolled back to leave no writes behind and its
+        error takes its place in the answer; the other items' writes are committed together.
+
+        Any other exception rolls the whole transaction back. The items may run twice (once
+        more on a new connection when the first one died before the commit), so they must
+        have no effects outside the database.
+        """
+        with self._lock:
+            if len(items) == 1 and not self._depth:  # the transaction is the item's savepoint
+                try:
+                    return [self.run(lambda _: items[0]())]
+                except BatonError as exc:
+                    return [exc]
+            return self.run(self._each(items)) if items else []
+
+    @staticmethod
+    def _each(items: Sequence[Callable[[], T]]) -> Callable[[Cursor], list[T | BatonError]]:
+
+        def body(cur: Cursor) -> list[T | BatonError]:
+            out: list[T | BatonError] = []
+            for item in items:
+                cur.execute("SAVEPOINT baton_item")
+                try:
+                    out.append(item())
+                except BatonError as exc:
+                    cur.execute("ROLLBACK TO SAVEPOINT baton_item")
+                    out.append(exc)
+                else:
+                    cur.execute("RELEASE SAVEPOINT baton_item")
+            return out
+
+        return body
 
     def _rollback(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
         if conn.closed or conn.broken:

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from baton.core.ids import new_id
 from baton.core.models import (
@@ -27,7 +27,7 @@ from baton.core.models import (
     TaskDef,
     WorkflowVersion,
 )
-from baton.errors import InvalidTransition, QueueFull, RunNotFound, TaskNotFound
+from baton.errors import BatonError, InvalidTransition, QueueFull, RunNotFound, TaskNotFound
 from baton.store import pg_queue as q
 from baton.store.base import ChildCall, LogLine, Outcome, QueueStats, RunFilter
 from baton.store.pg_conn import Cursor, PgConnection, migrate
@@ -43,6 +43,7 @@ from baton.store.rows import (
 )
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600
+T = TypeVar("T")
 
 
 class PostgresStore(PgDurable, PgDashboard):
@@ -400,6 +401,9 @@ class PostgresStore(PgDurable, PgDashboard):
             return q.load_runs(cur, [run_id])[0]
 
         return self._db.run(body)
+
+    def batch(self, items: Sequence[Callable[[], T]]) -> list[T | BatonError]:
+        return self._db.run_each(items)
 
     def update_attempt_exit(
         self,

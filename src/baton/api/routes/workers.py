@@ -19,7 +19,14 @@ from baton.bundles.store import read_bundle
 from baton.core.models import Run
 from baton.core.plans import PLANS
 from baton.services import Services
-from baton.worker.link import Report, ServicesLink, WorkerLoad, apply_report, claim_waiting
+from baton.worker.link import (
+    Report,
+    ServicesLink,
+    WorkerLoad,
+    apply_report,
+    apply_reports,
+    claim_waiting,
+)
 from baton.worker.wire import claim_to_json, outcome_from_json, run_to_json, version_to_json
 
 router = APIRouter(prefix="/workers", tags=["workers"])
@@ -27,6 +34,9 @@ router = APIRouter(prefix="/workers", tags=["workers"])
 #: The longest a claim or a child wait may block in one request.
 MAX_WAIT_MS = 30_000
 MAX_SLOTS = 1000
+#: Most attempt reports in one ``/attempts/reports`` request (each is a savepoint of one
+#: PostgreSQL transaction; past 64 a transaction's subtransactions slow every backend down).
+MAX_REPORTS = 64
 
 
 def _services(request: Request) -> Services:
@@ -79,12 +89,19 @@ class FinishBody(AttemptRef):
     outcome: dict[str, Any]
 
 
-class ReportBody(AttemptRef):
-    worker_id: Annotated[str, Field(min_length=1, max_length=200)]
+class ReportItem(AttemptRef):
     pid: int | None = None
     timings: dict[str, float] | None = None
     logs: list[tuple[str, str]] = []
     outcome: dict[str, Any] | None = None
+
+
+class ReportBody(ReportItem):
+    worker_id: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ReportsBody(WorkerBody):
+    reports: Annotated[list[ReportItem], Field(min_length=1, max_length=MAX_REPORTS)]
 
 
 class StartedBody(AttemptRef):
@@ -154,28 +171,33 @@ async def finish(body: FinishBody, request: Request) -> Response:
         raise errors.InvalidInput(f"outcome is malformed: {exc}") from exc
     run = _services(request).finish_attempt(body.run_id, body.attempt, body.worker_id, outcome)
     if run is None:
-        return JSONResponse(
-            {
-                "message": f"attempt {body.attempt} of task run {body.run_id} is no longer "
-                f"worker {body.worker_id}'s (its lease expired, the run was canceled or the "
-                "attempt was already reported): the report was dropped",
-                "code": "lease_lost",
-            },
-            status_code=409,
-        )
+        return _lease_lost(body.run_id, body.attempt, body.worker_id)
     return JSONResponse({"status": str(run.status)})
+
+
+def _lease_lost_message(run_id: str, attempt: int, worker_id: str) -> str:
+    return (
+        f"attempt {attempt} of task run {run_id} is no longer worker {worker_id}'s (its lease "
+        "expired, the run was canceled or the attempt was already reported): the report was "
+        "dropped"
+    )
 
 
 def _lease_lost(run_id: str, attempt: int, worker_id: str) -> JSONResponse:
     return JSONResponse(
-        {
-            "message": f"attempt {attempt} of task run {run_id} is no longer "
-            f"worker {worker_id}'s (its lease expired, the run was canceled or the "
-            "attempt was already reported): the report was dropped",
-            "code": "lease_lost",
-        },
+        {"message": _lease_lost_message(run_id, attempt, worker_id), "code": "lease_lost"},
         status_code=409,
     )
+
+
+def _report(body: ReportItem) -> Report:
+    outcome = None
+    if body.outcome is not None:
+        try:
+            outcome = outcome_from_json(body.outcome)
+        except (TypeError, ValueError) as exc:
+            raise errors.InvalidInput(f"outcome is malformed: {exc}") from exc
+    return Report(pid=body.pid, timings=body.timings, logs=body.logs, outcome=outcome)
 
 
 @router.post(
@@ -184,17 +206,47 @@ def _lease_lost(run_id: str, attempt: int, worker_id: str) -> JSONResponse:
     "(409: the outcome was dropped, the attempt is not yours any more)",
 )
 async def report(body: ReportBody, request: Request) -> Response:
-    outcome = None
-    if body.outcome is not None:
-        try:
-            outcome = outcome_from_json(body.outcome)
-        except (TypeError, ValueError) as exc:
-            raise errors.InvalidInput(f"outcome is malformed: {exc}") from exc
-    batch = Report(pid=body.pid, timings=body.timings, logs=body.logs, outcome=outcome)
+    batch = _report(body)
     run = apply_report(_services(request), body.run_id, body.attempt, body.worker_id, batch)
     if run is None:
         return _lease_lost(body.run_id, body.attempt, body.worker_id)
     return JSONResponse({"status": str(run.status)} if isinstance(run, Run) else {})
+
+
+def _error_item(exc: errors.BatonError) -> dict[str, Any]:
+    return {
+        "result": "error",
+        "error": type(exc).__name__,
+        "message": exc.message,
+        "retry": isinstance(exc, errors.StoreUnavailable),
+    }
+
+
+@router.post(
+    "/attempts/reports",
+    summary="The reports of several attempts (as /attempts/report's) in one call, stored in "
+    "one transaction; one result per report, in order",
+)
+async def reports(body: ReportsBody, request: Request) -> dict[str, Any]:
+    results: list[dict[str, Any] | None] = [None] * len(body.reports)
+    todo: list[tuple[int, tuple[str, int, Report]]] = []
+    for i, item in enumerate(body.reports):
+        try:
+            todo.append((i, (item.run_id, item.attempt, _report(item))))
+        except errors.InvalidInput as exc:
+            results[i] = _error_item(exc)
+    applied = apply_reports(_services(request), body.worker_id, [r for _, r in todo])
+    for (i, (run_id, attempt, _)), done in zip(todo, applied, strict=True):
+        if isinstance(done, errors.BatonError):
+            results[i] = _error_item(done)
+        elif done is None:
+            message = _lease_lost_message(run_id, attempt, body.worker_id)
+            results[i] = {"result": "dropped", "code": "lease_lost", "message": message}
+        elif isinstance(done, Run):
+            results[i] = {"result": "recorded", "status": str(done.status)}
+        else:
+            results[i] = {"result": "recorded"}
+    return {"results": results}
 
 
 @router.post("/attempts/started", summary="Record an attempt's process id")
