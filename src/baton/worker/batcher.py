@@ -10,6 +10,7 @@ flight leave together in the next one, which the server stores in one transactio
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -38,22 +39,25 @@ class Batcher:
         self.max_in_flight = max_in_flight
         self._queue: deque[tuple[bytes, asyncio.Future[Any]]] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     async def submit(self, item: bytes) -> Any:
         """Send ``item`` (with whatever else is waiting) and answer its result."""
+        if self._closed:
+            raise RuntimeError("the batcher is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         self._start()
         return await future
 
     def _start(self) -> None:
-        while self._queue and len(self._tasks) < self.max_in_flight:
+        while self._queue and len(self._tasks) < self.max_in_flight and not self._closed:
             batch = self._take()
             if not batch:
                 return
             task = asyncio.create_task(self._run(batch), name="report-batch")
             self._tasks.add(task)
-            task.add_done_callback(self._done)
+            task.add_done_callback(functools.partial(self._done, batch))
 
     def _take(self) -> list[tuple[bytes, asyncio.Future[Any]]]:
         batch: list[tuple[bytes, asyncio.Future[Any]]] = []
@@ -75,10 +79,6 @@ class Batcher:
             results = await self._send([item for item, _ in batch])
             if len(results) != len(batch):
                 raise ValueError(f"{len(results)} results for {len(batch)} items")
-        except asyncio.CancelledError:
-            for _, future in batch:
-                future.cancel()
-            raise
         except Exception as exc:
             for _, future in batch:
                 if not future.done():
@@ -88,12 +88,18 @@ class Batcher:
                 if not future.done():
                     future.set_result(result)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(
+        self, batch: list[tuple[bytes, asyncio.Future[Any]]], task: asyncio.Task[None]
+    ) -> None:
         self._tasks.discard(task)
+        for _, future in batch:  # canceled (possibly before it ran): so are its callers
+            future.cancel()
         self._start()
 
     async def aclose(self) -> None:
-        """Cancel the batches under way (their callers see ``CancelledError``)."""
+        """Cancel the batches under way and the items waiting (their callers see
+        ``CancelledError``)."""
+        self._closed = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -120,7 +120,8 @@ def _split_logs(
 
 
 class HttpLink:
-    """Talks to one of ``servers`` (``http://host:port``), moving on when one is down."""
+    """Talks to one of ``servers`` (``http://host:port``), moving on when one is down
+    (through ``transport``, if given: tests pass an ``httpx.ASGITransport``)."""
 
     def __init__(
         self,
@@ -129,6 +130,7 @@ class HttpLink:
         *,
         retry_s: float = RETRY_S,
         timeout_s: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not servers:
             raise ValueError("at least one server URL is needed")
@@ -136,7 +138,7 @@ class HttpLink:
         self.retry_s = retry_s
         self._current = 0
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.AsyncClient(headers=headers, timeout=timeout_s)
+        self._client = httpx.AsyncClient(headers=headers, timeout=timeout_s, transport=transport)
         self._batchers: dict[str, Batcher] = {}  # by worker id
         self._batch_route = True  # until a server answers 404 to /attempts/reports
 
