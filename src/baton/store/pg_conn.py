@@ -71,6 +71,14 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[dict[st
     return cast("psycopg.Connection[dict[str, Any]]", conn)
 
 
+class _ItemFailed(Exception):
+    """An item of ``run_each`` raised ``error``: the transaction is to be rolled back."""
+
+    def __init__(self, error: BatonError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class PgConnection:
     """A lock-guarded connection: one transaction at a time, from any thread."""
 
@@ -153,25 +161,42 @@ class PgConnection:
             raise StoreUnavailable(f"PostgreSQL error: {exc}".strip()) from exc
 
     def run_each(self, items: Sequence[Callable[[], T]]) -> list[T | BatonError]:
-        """Run ``items`` (functions calling ``run``) in one transaction, each under a savepoint:
-        an item that raises a ``BatonError`` is rolled back to leave no writes behind and its
-        error takes its place in the answer; the other items' writes are committed together.
+        """Run ``items`` (functions calling ``run``) in one transaction: an item that raises a
+        ``BatonError`` is rolled back to leave no writes behind and its error takes its place
+        in the answer; the other items' writes are committed together.
 
-        Any other exception rolls the whole transaction back. The items may run twice (once
-        more on a new connection when the first one died before the commit), so they must
-        have no effects outside the database.
+        Savepoints cost a round trip each, so the items run without them first; only when
+        one raises is the transaction rolled back and run again with a savepoint per item.
+        Any other exception rolls the whole transaction back. The items may thus run more
+        than once, so they must have no effects outside the database.
         """
         with self._lock:
-            if len(items) == 1 and not self._depth:  # the transaction is the item's savepoint
+            if not items:
+                return []
+            if self._depth:  # inside a transaction already: it cannot be run again alone
+                return self.run(self._each(items))
+            try:
+                return self.run(self._all(items))
+            except _ItemFailed as failed:
+                if len(items) == 1:
+                    return [failed.error]
+            return self.run(self._each(items))
+
+    @staticmethod
+    def _all(items: Sequence[Callable[[], T]]) -> Callable[[Cursor], list[T | BatonError]]:
+        def body(cur: Cursor) -> list[T | BatonError]:
+            out: list[T | BatonError] = []
+            for item in items:
                 try:
-                    return [self.run(lambda _: items[0]())]
+                    out.append(item())
                 except BatonError as exc:
-                    return [exc]
-            return self.run(self._each(items)) if items else []
+                    raise _ItemFailed(exc) from exc
+            return out
+
+        return body
 
     @staticmethod
     def _each(items: Sequence[Callable[[], T]]) -> Callable[[Cursor], list[T | BatonError]]:
-
         def body(cur: Cursor) -> list[T | BatonError]:
             out: list[T | BatonError] = []
             for item in items:
