@@ -36,6 +36,18 @@ def notify_final(cur: Cursor, runs: Sequence[tuple[str, str]]) -> None:
         )
 
 
+def notify(cur: Cursor, *, final: Sequence[tuple[str, str]] = (), work: bool = False) -> None:
+    """``notify_final`` and ``notify_work`` in one statement (one round trip)."""
+    notes = [(FINAL_CHANNEL, f"{rid} {status}") for rid, status in final]
+    if work:
+        notes.append((WORK_CHANNEL, ""))
+    if notes:
+        cur.execute(
+            "SELECT pg_notify(c, x) FROM unnest(%s::text[], %s::text[]) AS t(c, x)",
+            ([c for c, _ in notes], [x for _, x in notes]),
+        )
+
+
 def load_runs(cur: Cursor, run_ids: Sequence[str], *, attempts: bool = True) -> list[Run]:
     """The runs in ``run_ids`` order (unknown ids left out), with their attempts."""
     if not run_ids:

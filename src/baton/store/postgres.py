@@ -395,9 +395,8 @@ class PostgresStore(PgDurable, PgDashboard):
             status = q.finish_if_owned(cur, run_id, attempt, worker_id, outcome, now.timestamp())
             if status is None:
                 return None
-            if RunStatus(status).is_final:
-                q.notify_final(cur, [(run_id, status)])
-            q.notify_work(cur)
+            final = [(run_id, status)] if RunStatus(status).is_final else []
+            q.notify(cur, final=final, work=True)
             return q.load_runs(cur, [run_id])[0]
 
         return self._db.run(body)
@@ -431,8 +430,9 @@ class PostgresStore(PgDurable, PgDashboard):
             changed = q.expire(cur, lost, now.timestamp())
             if not changed:
                 return []
-            q.notify_final(cur, [(rid, s) for rid, s in changed if RunStatus(s).is_final])
-            q.notify_work(cur)
+            q.notify(
+                cur, final=[(rid, s) for rid, s in changed if RunStatus(s).is_final], work=True
+            )
             return q.load_runs(cur, [rid for rid, _ in changed])
 
         return self._db.run(body)
@@ -453,8 +453,7 @@ class PostgresStore(PgDurable, PgDashboard):
             if RunStatus(row["status"]).is_final:
                 raise InvalidTransition(f"task run {root_id} already {row['status']}")
             ids = q.cancel_tree(cur, root_id, now.timestamp(), ErrorType.CANCELED)
-            q.notify_final(cur, [(rid, RunStatus.CANCELED) for rid in ids])
-            q.notify_work(cur)
+            q.notify(cur, final=[(rid, RunStatus.CANCELED) for rid in ids], work=True)
             return q.load_runs(cur, ids)
 
         return self._db.run(body)
