@@ -350,9 +350,15 @@ class Services(DurableServices):
     ) -> Run | None:
         run = self.store.finish_attempt(run_id, attempt, worker_id, outcome, now=utcnow())
         if run is not None:
-            self._publish([run])
-            self._wake()
+            self.announce_finished([run])
         return run
+
+    def announce_finished(self, runs: Sequence[Run]) -> None:
+        """Publish runs whose attempts ``store.finish_attempt`` finished (inside a
+        ``store.batch``, say) and wake the workers: what ``finish_attempt`` does after it."""
+        if runs:
+            self._publish(runs)
+            self._wake()
 
     def set_waiting(self, run_id: str, attempt: int, waiting: bool) -> None:
         self.store.set_waiting(run_id, attempt, waiting)

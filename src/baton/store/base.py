@@ -1,6 +1,7 @@
 """The ``Store`` protocol: every durable operation Baton needs, in domain terms.
 
-Each backend owns its SQL. Every method is one transaction. Times are aware UTC datetimes.
+Each backend owns its SQL. Every method is one transaction (several share one inside
+``Store.batch``). Times are aware UTC datetimes.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from baton.core.durable import Pause, Schedule, ScheduleSpec, TickResult
 from baton.core.models import (
@@ -21,6 +22,9 @@ from baton.core.models import (
     TaskDef,
     WorkflowVersion,
 )
+from baton.errors import BatonError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -267,6 +271,18 @@ class Store(Protocol):
         peak_rss_kb: int | None,
         cpu_s: float | None,
     ) -> None: ...
+
+    def batch(self, items: Sequence[Callable[[], T]]) -> list[T | BatonError]:
+        """Run ``items`` (functions calling this store's methods) in one transaction, in
+        order: one commit for all of them. An item that raises a ``BatonError`` leaves no
+        write behind and its error takes its place in the answer; the others still commit.
+
+        Any other exception rolls every item back. An item may run more than once (the
+        PostgreSQL store runs the batch again on a new connection when the first died before
+        its commit), so items must have no effects outside the store: publish what they did
+        once ``batch`` has returned.
+        """
+        ...
 
     def expire_leases(self, *, now: datetime) -> list[Run]:
         """Fail every running attempt whose lease has expired; returns the runs changed."""

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from baton.errors import StoreUnavailable
+from baton.errors import BatonError, StoreUnavailable
 from baton.store.migrate import migration_scripts
 
 if TYPE_CHECKING:
@@ -69,6 +69,14 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[dict[st
     except driver.Error as exc:
         raise StoreUnavailable(f"cannot connect to PostgreSQL at {describe(url)}: {exc}") from exc
     return cast("psycopg.Connection[dict[str, Any]]", conn)
+
+
+class _ItemFailed(Exception):
+    """An item of ``run_each`` raised ``error``: the transaction is to be rolled back."""
+
+    def __init__(self, error: BatonError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class PgConnection:
@@ -145,11 +153,14 @@ class PgConnection:
 
     def run(self, body: Callable[[Cursor], T]) -> T:
         """Run ``body(cursor)`` in one transaction and commit it; retried once on a new
-        connection if the old one was found dead before anything was committed."""
+        connection if the old one was found dead before anything was committed.
+
+        Called from inside another ``run`` body on the same thread, it runs ``body`` in the
+        outer transaction instead (see ``_joined``).
+        """
         held = getattr(self._held, "conn", None)
         if held is not None:  # nested: the outer call's connection and transaction
-            with held.cursor() as cur:
-                return body(cur)
+            return self._joined(held, lambda cur: body(cur))
         conn = self._borrow()
         try:
             for attempt in range(2):
@@ -188,8 +199,7 @@ class PgConnection:
         ``"none"``."""
         held = getattr(self._held, "conn", None)
         if held is not None:
-            with held.cursor() as cur:
-                return _fetched(cur, sql, args, fetch)
+            return self._joined(held, lambda cur: _fetched(cur, sql, args, fetch))
         conn = self._borrow()
         try:
             for attempt in range(2):
@@ -211,6 +221,69 @@ class PgConnection:
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             self._give_back(conn)
+
+    def _joined(self, conn: psycopg.Connection[dict[str, Any]], body: Callable[[Cursor], T]) -> T:
+        """``body`` inside the running transaction. A driver error on a live connection leaves
+        as ``StoreUnavailable`` (the caller rolls back to its savepoint); one that lost the
+        connection leaves as is, so that the outer ``run`` reconnects and runs again."""
+        try:
+            with conn.cursor() as cur:
+                return body(cur)
+        except self._psycopg.Error as exc:
+            if conn.closed or conn.broken:
+                raise
+            raise StoreUnavailable(f"PostgreSQL error: {exc}".strip()) from exc
+
+    def run_each(self, items: Sequence[Callable[[], T]]) -> list[T | BatonError]:
+        """Run ``items`` (functions calling ``run``) in one transaction: an item that raises a
+        ``BatonError`` is rolled back to leave no writes behind and its error takes its place
+        in the answer; the other items' writes are committed together.
+
+        Savepoints cost a round trip each, so the items run without them first; only when
+        one raises is the transaction rolled back and run again with a savepoint per item.
+        Any other exception rolls the whole transaction back. The items may thus run more
+        than once, so they must have no effects outside the database.
+        """
+        if not items:
+            return []
+        if getattr(self._held, "conn", None) is not None:  # inside a transaction already
+            return self.run(self._each(items))
+        try:
+            return self.run(self._all(items))
+        except _ItemFailed as failed:
+            if len(items) == 1:
+                return [failed.error]
+        return self.run(self._each(items))
+
+    @staticmethod
+    def _all(items: Sequence[Callable[[], T]]) -> Callable[[Cursor], list[T | BatonError]]:
+        def body(cur: Cursor) -> list[T | BatonError]:
+            out: list[T | BatonError] = []
+            for item in items:
+                try:
+                    out.append(item())
+                except BatonError as exc:
+                    raise _ItemFailed(exc) from exc
+            return out
+
+        return body
+
+    @staticmethod
+    def _each(items: Sequence[Callable[[], T]]) -> Callable[[Cursor], list[T | BatonError]]:
+        def body(cur: Cursor) -> list[T | BatonError]:
+            out: list[T | BatonError] = []
+            for item in items:
+                cur.execute("SAVEPOINT baton_item")
+                try:
+                    out.append(item())
+                except BatonError as exc:
+                    cur.execute("ROLLBACK TO SAVEPOINT baton_item")
+                    out.append(exc)
+                else:
+                    cur.execute("RELEASE SAVEPOINT baton_item")
+            return out
+
+        return body
 
     def _rollback(
         self, conn: psycopg.Connection[dict[str, Any]]

@@ -55,6 +55,18 @@ def runs_from_rows(rows: Sequence[dict[str, Any]], run_ids: Sequence[str]) -> li
     ]
 
 
+def notify(cur: Cursor, *, final: Sequence[tuple[str, str]] = (), work: bool = False) -> None:
+    """``notify_final`` and ``notify_work`` in one statement (one round trip)."""
+    notes = [(FINAL_CHANNEL, f"{rid} {status}") for rid, status in final]
+    if work:
+        notes.append((WORK_CHANNEL, ""))
+    if notes:
+        cur.execute(
+            "SELECT pg_notify(c, x) FROM unnest(%s::text[], %s::text[]) AS t(c, x)",
+            ([c for c, _ in notes], [x for _, x in notes]),
+        )
+
+
 def load_runs(cur: Cursor, run_ids: Sequence[str], *, attempts: bool = True) -> list[Run]:
     """The runs in ``run_ids`` order (unknown ids left out), with their attempts."""
     if not run_ids:
@@ -288,7 +300,7 @@ def finish_owned(
         return None
     if not outcome.ok:
         status = _after_failure(cur, run_id, outcome, ts)
-        notify(cur, work=True, finals=[(run_id, status)] if RunStatus(status).is_final else [])
+        notify(cur, work=True, final=[(run_id, status)] if RunStatus(status).is_final else [])
         return load_runs(cur, [run_id])[0]
     cur.execute(
         _COMPLETE_RUN + f" RETURNING *, pg_notify('{FINAL_CHANNEL}', id || ' completed') AS f, "
@@ -304,21 +316,6 @@ def finish_owned(
         )
         earlier = tuple(attempt_from_row(a) for a in cur.fetchall())
     return run_from_row(row, (*earlier, attempt_from_row(ended)))
-
-
-def notify(cur: Cursor, *, work: bool, finals: Sequence[tuple[str, str]] = ()) -> None:
-    """``notify_work`` and ``notify_final`` in one statement."""
-    if not finals:
-        if work:
-            notify_work(cur)
-        return
-    if not work:
-        notify_final(cur, finals)
-        return
-    cur.execute(
-        "SELECT pg_notify(%s, ''), (SELECT count(pg_notify(%s, x)) FROM unnest(%s::text[]) x)",
-        (WORK_CHANNEL, FINAL_CHANNEL, [f"{rid} {status}" for rid, status in finals]),
-    )
 
 
 def expire(cur: Cursor, lost: Outcome, ts: float) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from baton.core.ids import new_id
 from baton.core.models import (
@@ -27,7 +27,7 @@ from baton.core.models import (
     TaskDef,
     WorkflowVersion,
 )
-from baton.errors import InvalidTransition, RunNotFound, TaskNotFound
+from baton.errors import BatonError, InvalidTransition, RunNotFound, TaskNotFound
 from baton.store import pg_queue as q
 from baton.store.base import ChildCall, LogLine, Outcome, QueueStats, RunFilter
 from baton.store.pending import PendingGauge
@@ -46,6 +46,7 @@ from baton.store.rows import (
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600
 _COUNT_PENDING = "SELECT count(*) AS n FROM runs WHERE status = 'pending'"
+T = TypeVar("T")
 
 
 class PostgresStore(PgDurable, PgDashboard):
@@ -401,6 +402,9 @@ class PostgresStore(PgDurable, PgDashboard):
             lambda cur: q.finish_owned(cur, run_id, attempt, worker_id, outcome, ts)
         )
 
+    def batch(self, items: Sequence[Callable[[], T]]) -> list[T | BatonError]:
+        return self._db.run_each(items)
+
     def update_attempt_exit(
         self,
         run_id: str,
@@ -427,8 +431,9 @@ class PostgresStore(PgDurable, PgDashboard):
             changed = q.expire(cur, lost, now.timestamp())
             if not changed:
                 return []
-            q.notify_final(cur, [(rid, s) for rid, s in changed if RunStatus(s).is_final])
-            q.notify_work(cur)
+            q.notify(
+                cur, final=[(rid, s) for rid, s in changed if RunStatus(s).is_final], work=True
+            )
             return q.load_runs(cur, [rid for rid, _ in changed])
 
         return self._db.run(body)
@@ -449,8 +454,7 @@ class PostgresStore(PgDurable, PgDashboard):
             if RunStatus(row["status"]).is_final:
                 raise InvalidTransition(f"task run {root_id} already {row['status']}")
             ids = q.cancel_tree(cur, root_id, now.timestamp(), ErrorType.CANCELED)
-            q.notify_final(cur, [(rid, RunStatus.CANCELED) for rid in ids])
-            q.notify_work(cur)
+            q.notify(cur, final=[(rid, RunStatus.CANCELED) for rid in ids], work=True)
             return q.load_runs(cur, ids)
 
         return self._db.run(body)

@@ -1,8 +1,8 @@
 """``SQLiteStore``: the embedded backend (one WAL file, one writer at a time).
 
-Every write is one ``BEGIN IMMEDIATE`` transaction, so two processes sharing the file never
-claim the same run. Calls are serialised on one connection by a lock; each is sub-millisecond,
-so the event loop calls them directly.
+Every write is one ``BEGIN IMMEDIATE`` transaction (the writes inside ``batch`` share one), so
+two processes sharing the file never claim the same run. Calls are serialised on one
+connection by a lock; each is sub-millisecond, so the event loop calls them directly.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from baton.core.ids import new_id
 from baton.core.models import (
@@ -29,7 +29,13 @@ from baton.core.models import (
     WorkflowVersion,
 )
 from baton.core.retry import next_retry_delay_s
-from baton.errors import InvalidTransition, RunNotFound, StoreUnavailable, TaskNotFound
+from baton.errors import (
+    BatonError,
+    InvalidTransition,
+    RunNotFound,
+    StoreUnavailable,
+    TaskNotFound,
+)
 from baton.store import sqlite_dashboard
 from baton.store.base import (  # dashboard
     ChainRun,
@@ -64,6 +70,7 @@ from baton.store.sqlite_durable import (
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600
 _COUNT_PENDING = "SELECT count(*) AS n FROM runs WHERE status = 'pending'"
+T = TypeVar("T")
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -80,6 +87,7 @@ class SQLiteStore(SQLiteDurable):
         self.url = f"sqlite:///{self.path}"
         self._lock = threading.RLock()
         self._pending = PendingGauge()
+        self._batching = False  # guarded by _lock
         self._versions: dict[str, WorkflowVersion] = {}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,6 +111,12 @@ class SQLiteStore(SQLiteDurable):
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._batching:  # inside batch(): its transaction (and item savepoint) it is
+                try:
+                    yield self._db
+                except sqlite3.Error as exc:
+                    raise StoreUnavailable(f"SQLite error: {exc}") from exc
+                return
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
@@ -113,6 +127,26 @@ class SQLiteStore(SQLiteDurable):
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"SQLite error: {exc}") from exc
+
+    def batch(self, items: Sequence[Callable[[], T]]) -> list[T | BatonError]:
+        if not items:
+            return []
+        with self._tx() as db:
+            outer, self._batching = self._batching, True
+            try:
+                out: list[T | BatonError] = []
+                for item in items:
+                    db.execute("SAVEPOINT baton_item")
+                    try:
+                        out.append(item())
+                    except BatonError as exc:
+                        db.execute("ROLLBACK TO SAVEPOINT baton_item")
+                        out.append(exc)
+                    else:
+                        db.execute("RELEASE SAVEPOINT baton_item")
+            finally:
+                self._batching = outer
+        return out
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

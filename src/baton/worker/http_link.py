@@ -1,5 +1,9 @@
 """``HttpLink``: the ``WorkerLink`` of ``baton worker --server URL`` (the ``/v1/workers`` API).
 
+Attempt reports of all the worker's attempts travel together: ``report`` hands its report to
+a ``Batcher``, which sends what is waiting in one ``/attempts/reports`` call whenever no such
+call is under way (a server without that route gets one ``/attempts/report`` per report).
+
 Transient failures (connection refused or reset, timeouts, 502/503/504/500 while a server or
 its database restarts) are retried with capped exponential backoff for up to ``retry_s``,
 moving to the next ``--server`` on a connection failure. A 401 is not retried.
@@ -8,6 +12,7 @@ moving to the next ``--server`` on a connection failure. A 401 is not retried.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 from collections.abc import Sequence
@@ -16,8 +21,10 @@ from typing import Any
 import httpx
 
 from baton import errors
+from baton.client._transport import fast_transport
 from baton.core.models import JSON, Claim, Run, WorkflowVersion
 from baton.store import Outcome
+from baton.worker.batcher import Batcher
 from baton.worker.link import Report, WorkerLoad
 from baton.worker.wire import (
     claim_from_json,
@@ -33,6 +40,11 @@ _FIRST_DELAY_S = 0.2
 _MAX_DELAY_S = 5.0
 _TRANSIENT = frozenset({500, 502, 503, 504})
 _LOG_BATCH_BYTES = 1024 * 1024
+#: Most reports in one ``/attempts/reports`` call (the server takes up to 64).
+MAX_BATCH_REPORTS = 32
+#: Most bytes of reports in one call, unless one report alone is larger (a 4 MiB result in
+#: base64 plus 1 MiB of logs); either way well under the server's 8 MiB body limit.
+MAX_BATCH_BYTES = 2 * 1024 * 1024
 _ERRORS: dict[str, type[errors.BatonError]] = {
     cls.__name__: cls
     for cls in (
@@ -54,6 +66,13 @@ class ServerUnreachable(errors.StoreUnavailable):
     """No Baton server answered within the retry window."""
 
 
+class _NoBatchRoute(Exception):
+    """The server predates ``/attempts/reports``."""
+
+
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
 def _message(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -62,6 +81,15 @@ def _message(response: httpx.Response) -> str:
     if isinstance(body, dict) and "message" in body:
         return str(body["message"])
     return str(body)[:500]
+
+
+def _route_missing(response: httpx.Response) -> bool:
+    """A 404 or 405 of the web framework (no such route), not of a Baton error."""
+    try:
+        body = response.json()
+    except ValueError:
+        return True
+    return not (isinstance(body, dict) and "error" in body)
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -93,7 +121,8 @@ def _split_logs(
 
 
 class HttpLink:
-    """Talks to one of ``servers`` (``http://host:port``), moving on when one is down."""
+    """Talks to one of ``servers`` (``http://host:port``), moving on when one is down
+    (through ``transport``, if given: tests pass an ``httpx.ASGITransport``)."""
 
     def __init__(
         self,
@@ -102,6 +131,7 @@ class HttpLink:
         *,
         retry_s: float = RETRY_S,
         timeout_s: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not servers:
             raise ValueError("at least one server URL is needed")
@@ -109,13 +139,25 @@ class HttpLink:
         self.retry_s = retry_s
         self._current = 0
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.AsyncClient(headers=headers, timeout=timeout_s)
+        self._client = httpx.AsyncClient(
+            headers=headers, timeout=timeout_s, transport=transport or fast_transport()
+        )
+        self._batchers: dict[str, Batcher] = {}  # by worker id
+        self._batch_route = True  # until a server answers 404 to /attempts/reports
 
     async def aclose(self) -> None:
+        for batcher in self._batchers.values():
+            await batcher.aclose()
         await self._client.aclose()
 
     async def _call(
-        self, method: str, path: str, body: Any = None, *, timeout_s: float | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        timeout_s: float | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_s
@@ -128,6 +170,8 @@ class HttpLink:
                     method,
                     f"{server}/v1/workers{path}",
                     json=body,
+                    content=content,
+                    headers=_JSON_HEADERS if content is not None else None,
                     timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT,
                 )
             except httpx.TransportError as exc:
@@ -210,7 +254,7 @@ class HttpLink:
         await self._post("/attempts/started", body)
 
     async def report(self, run_id: str, attempt: int, worker_id: str, batch: Report) -> bool:
-        body: dict[str, Any] = {"run_id": run_id, "attempt": attempt, "worker_id": worker_id}
+        body: dict[str, Any] = {"run_id": run_id, "attempt": attempt}
         if batch.pid is not None:
             body["pid"] = batch.pid
         if batch.timings:
@@ -224,13 +268,74 @@ class HttpLink:
             await self.append_logs(run_id, attempt, head)
         if logs:
             body["logs"] = logs
-        response = await self._call("POST", "/attempts/report", body)
-        if response.status_code == 409 and batch.outcome is not None:
-            log.warning("report of %s/%d dropped: %s", run_id, attempt, _message(response))
+        if self._batch_route:
+            try:
+                return await self._report_batched(worker_id, body, batch.outcome is not None)
+            except _NoBatchRoute:
+                self._batch_route = False
+                log.info("the server has no /attempts/reports; reporting one attempt per call")
+        return await self._report_one(worker_id, body, batch.outcome is not None)
+
+    async def _report_one(self, worker_id: str, body: dict[str, Any], has_outcome: bool) -> bool:
+        response = await self._call("POST", "/attempts/report", {**body, "worker_id": worker_id})
+        if response.status_code == 409 and has_outcome:
+            log.warning(
+                "report of %s/%d dropped: %s", body["run_id"], body["attempt"], _message(response)
+            )
             return False
         if response.status_code >= 400:
             _raise_for(response)
         return True
+
+    async def _report_batched(
+        self, worker_id: str, body: dict[str, Any], has_outcome: bool
+    ) -> bool:
+        batcher = self._batchers.get(worker_id)
+        if batcher is None:
+            batcher = self._batchers[worker_id] = Batcher(
+                lambda items: self._send_reports(worker_id, items),
+                max_items=MAX_BATCH_REPORTS,
+                max_bytes=MAX_BATCH_BYTES,
+            )
+        item = json.dumps(body, separators=(",", ":")).encode()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_s
+        delay = _FIRST_DELAY_S
+        while True:
+            result = await batcher.submit(item)
+            kind = result.get("result")
+            if kind == "recorded":
+                return True
+            where = f"{body['run_id']}/{body['attempt']}"
+            message = str(result.get("message") or result)
+            if kind == "dropped" and has_outcome:
+                log.warning("report of %s dropped: %s", where, message)
+                return False
+            if kind == "dropped":
+                raise errors.InvalidTransition(message)
+            if not result.get("retry"):
+                raise _ERRORS.get(str(result.get("error")), errors.ServerError)(message)
+            if loop.time() + delay > deadline:  # as _call gives up on a 503
+                raise ServerUnreachable(
+                    f"the report of {where} failed for {self.retry_s:.0f} s (last: {message})"
+                )
+            log.warning("report of %s failed (%s); retrying in %.1f s", where, message, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_DELAY_S)
+
+    async def _send_reports(self, worker_id: str, items: Sequence[bytes]) -> list[dict[str, Any]]:
+        content = b'{"worker_id":%s,"reports":[%s]}' % (
+            json.dumps(worker_id).encode(),
+            b",".join(items),
+        )
+        response = await self._call("POST", "/attempts/reports", content=content)
+        if response.status_code in (404, 405) and _route_missing(response):
+            raise _NoBatchRoute
+        if response.status_code >= 400:
+            _raise_for(response)
+        results = response.json()["results"]
+        assert isinstance(results, list)
+        return results
 
     async def attempt_exit(
         self,

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from baton.core.models import JSON, Claim, Run, WorkflowVersion, utcnow
-from baton.errors import RunNotFound
+from baton.errors import BatonError, RunNotFound
 from baton.services import Services
 from baton.store import Outcome
 
@@ -122,19 +122,49 @@ class Report:
 def apply_report(
     services: Services, run_id: str, attempt: int, worker_id: str, r: Report
 ) -> Run | bool | None:
-    """Store a ``Report``: the process start, timings and logs, then the outcome (whose
-    lease check decides: the finished run, or ``None`` when the outcome was dropped).
-    ``True`` when there was no outcome to record."""
+    """Store a ``Report`` in one transaction: the process start, timings and logs, then the
+    outcome (whose lease check decides: the finished run, or ``None`` when the outcome was
+    dropped). ``True`` when there was no outcome to record."""
+    (result,) = apply_reports(services, worker_id, [(run_id, attempt, r)])
+    if isinstance(result, BatonError):
+        raise result
+    return result
+
+
+def apply_reports(
+    services: Services, worker_id: str, reports: Sequence[tuple[str, int, Report]]
+) -> list[Run | bool | BatonError | None]:
+    """Store the ``Report``s of several attempts ``(run_id, attempt, report)`` in one
+    transaction; the answer of each in order, as ``apply_report``'s, or the ``BatonError``
+    that left that one report unrecorded (the others are recorded all the same).
+
+    The finished runs are published once the transaction has committed.
+    """
     store = services.store
-    if r.pid is not None:
-        store.attempt_started(run_id, attempt, r.pid, r.timings or None)
-    elif r.timings:
-        store.record_timings(run_id, attempt, r.timings)
-    if r.logs:
-        store.append_logs(run_id, attempt, r.logs)
-    if r.outcome is None:
-        return True
-    return services.finish_attempt(run_id, attempt, worker_id, r.outcome)
+
+    def item(run_id: str, attempt: int, r: Report) -> Callable[[], Run | bool | None]:
+        def write() -> Run | bool | None:
+            if r.pid is not None:
+                store.attempt_started(run_id, attempt, r.pid, r.timings or None)
+            elif r.timings:
+                store.record_timings(run_id, attempt, r.timings)
+            if r.logs:
+                store.append_logs(run_id, attempt, r.logs)
+            if r.outcome is None:
+                return True
+            return store.finish_attempt(run_id, attempt, worker_id, r.outcome, now=utcnow())
+
+        return write
+
+    # Rows are locked in run id order, so that two batches touching the same runs (a late
+    # report of another worker's attempt) cannot deadlock each other.
+    order = sorted(range(len(reports)), key=lambda i: (reports[i][0], reports[i][1]))
+    done = store.batch([item(*reports[i]) for i in order])
+    results: list[Run | bool | BatonError | None] = [None] * len(reports)
+    for i, result in zip(order, done, strict=True):
+        results[i] = result
+    services.announce_finished([r for r in done if isinstance(r, Run)])
+    return results
 
 
 @dataclass(frozen=True)

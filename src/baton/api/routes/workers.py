@@ -19,7 +19,14 @@ from baton.bundles.store import read_bundle
 from baton.core.models import Run
 from baton.core.plans import PLANS
 from baton.services import Services
-from baton.worker.link import Report, ServicesLink, WorkerLoad, apply_report, claim_waiting
+from baton.worker.link import (
+    Report,
+    ServicesLink,
+    WorkerLoad,
+    apply_report,
+    apply_reports,
+    claim_waiting,
+)
 from baton.worker.wire import claim_to_json, outcome_from_json, run_to_json, version_to_json
 
 router = APIRouter(prefix="/workers", tags=["workers"])
@@ -27,6 +34,9 @@ router = APIRouter(prefix="/workers", tags=["workers"])
 #: The longest a claim or a child wait may block in one request.
 MAX_WAIT_MS = 30_000
 MAX_SLOTS = 1000
+#: Most attempt reports in one ``/attempts/reports`` request (each is a savepoint of one
+#: PostgreSQL transaction; past 64 a transaction's subtransactions slow every backend down).
+MAX_REPORTS = 64
 
 
 def _services(request: Request) -> Services:
@@ -79,12 +89,19 @@ class FinishBody(AttemptRef):
     outcome: dict[str, Any]
 
 
-class ReportBody(AttemptRef):
-    worker_id: Annotated[str, Field(min_length=1, max_length=200)]
+class ReportItem(AttemptRef):
     pid: int | None = None
     timings: dict[str, float] | None = None
     logs: list[tuple[str, str]] = []
     outcome: dict[str, Any] | None = None
+
+
+class ReportBody(ReportItem):
+    worker_id: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ReportsBody(WorkerBody):
+    reports: Annotated[list[ReportItem], Field(min_length=1, max_length=MAX_REPORTS)]
 
 
 class StartedBody(AttemptRef):
@@ -152,30 +169,38 @@ async def finish(body: FinishBody, request: Request) -> Response:
         outcome = outcome_from_json(body.outcome)
     except (TypeError, ValueError) as exc:
         raise errors.InvalidInput(f"outcome is malformed: {exc}") from exc
-    run = _services(request).finish_attempt(body.run_id, body.attempt, body.worker_id, outcome)
+    services = _services(request)
+    run = await services.offload(
+        services.finish_attempt, body.run_id, body.attempt, body.worker_id, outcome
+    )
     if run is None:
-        return JSONResponse(
-            {
-                "message": f"attempt {body.attempt} of task run {body.run_id} is no longer "
-                f"worker {body.worker_id}'s (its lease expired, the run was canceled or the "
-                "attempt was already reported): the report was dropped",
-                "code": "lease_lost",
-            },
-            status_code=409,
-        )
+        return _lease_lost(body.run_id, body.attempt, body.worker_id)
     return JSONResponse({"status": str(run.status)})
+
+
+def _lease_lost_message(run_id: str, attempt: int, worker_id: str) -> str:
+    return (
+        f"attempt {attempt} of task run {run_id} is no longer worker {worker_id}'s (its lease "
+        "expired, the run was canceled or the attempt was already reported): the report was "
+        "dropped"
+    )
 
 
 def _lease_lost(run_id: str, attempt: int, worker_id: str) -> JSONResponse:
     return JSONResponse(
-        {
-            "message": f"attempt {attempt} of task run {run_id} is no longer "
-            f"worker {worker_id}'s (its lease expired, the run was canceled or the "
-            "attempt was already reported): the report was dropped",
-            "code": "lease_lost",
-        },
+        {"message": _lease_lost_message(run_id, attempt, worker_id), "code": "lease_lost"},
         status_code=409,
     )
+
+
+def _report(body: ReportItem) -> Report:
+    outcome = None
+    if body.outcome is not None:
+        try:
+            outcome = outcome_from_json(body.outcome)
+        except (TypeError, ValueError) as exc:
+            raise errors.InvalidInput(f"outcome is malformed: {exc}") from exc
+    return Report(pid=body.pid, timings=body.timings, logs=body.logs, outcome=outcome)
 
 
 @router.post(
@@ -184,17 +209,51 @@ def _lease_lost(run_id: str, attempt: int, worker_id: str) -> JSONResponse:
     "(409: the outcome was dropped, the attempt is not yours any more)",
 )
 async def report(body: ReportBody, request: Request) -> Response:
-    outcome = None
-    if body.outcome is not None:
-        try:
-            outcome = outcome_from_json(body.outcome)
-        except (TypeError, ValueError) as exc:
-            raise errors.InvalidInput(f"outcome is malformed: {exc}") from exc
-    batch = Report(pid=body.pid, timings=body.timings, logs=body.logs, outcome=outcome)
-    run = apply_report(_services(request), body.run_id, body.attempt, body.worker_id, batch)
+    batch = _report(body)
+    services = _services(request)
+    run = await services.offload(
+        apply_report, services, body.run_id, body.attempt, body.worker_id, batch
+    )
     if run is None:
         return _lease_lost(body.run_id, body.attempt, body.worker_id)
     return JSONResponse({"status": str(run.status)} if isinstance(run, Run) else {})
+
+
+def _error_item(exc: errors.BatonError) -> dict[str, Any]:
+    return {
+        "result": "error",
+        "error": type(exc).__name__,
+        "message": exc.message,
+        "retry": isinstance(exc, errors.StoreUnavailable),
+    }
+
+
+@router.post(
+    "/attempts/reports",
+    summary="The reports of several attempts (as /attempts/report's) in one call, stored in "
+    "one transaction; one result per report, in order",
+)
+async def reports(body: ReportsBody, request: Request) -> dict[str, Any]:
+    results: list[dict[str, Any] | None] = [None] * len(body.reports)
+    todo: list[tuple[int, tuple[str, int, Report]]] = []
+    for i, item in enumerate(body.reports):
+        try:
+            todo.append((i, (item.run_id, item.attempt, _report(item))))
+        except errors.InvalidInput as exc:
+            results[i] = _error_item(exc)
+    services = _services(request)
+    applied = await services.offload(apply_reports, services, body.worker_id, [r for _, r in todo])
+    for (i, (run_id, attempt, _)), done in zip(todo, applied, strict=True):
+        if isinstance(done, errors.BatonError):
+            results[i] = _error_item(done)
+        elif done is None:
+            message = _lease_lost_message(run_id, attempt, body.worker_id)
+            results[i] = {"result": "dropped", "code": "lease_lost", "message": message}
+        elif isinstance(done, Run):
+            results[i] = {"result": "recorded", "status": str(done.status)}
+        else:
+            results[i] = {"result": "recorded"}
+    return {"results": results}
 
 
 @router.post("/attempts/started", summary="Record an attempt's process id")
@@ -207,7 +266,9 @@ async def started(body: StartedBody, request: Request) -> dict[str, Any]:
 
 @router.post("/attempts/exit", summary="Record how an attempt's process exited")
 async def exited(body: ExitBody, request: Request) -> dict[str, Any]:
-    _services(request).record_attempt_exit(
+    services = _services(request)
+    await services.offload(
+        services.record_attempt_exit,
         body.run_id,
         body.attempt,
         exit_code=body.exit_code,
@@ -219,19 +280,22 @@ async def exited(body: ExitBody, request: Request) -> dict[str, Any]:
 
 @router.post("/attempts/timings", summary="Record an attempt's start-up timings")
 async def timings(body: TimingsBody, request: Request) -> dict[str, Any]:
-    _services(request).store.record_timings(body.run_id, body.attempt, body.timings)
+    services = _services(request)
+    await services.offload(services.store.record_timings, body.run_id, body.attempt, body.timings)
     return {}
 
 
 @router.post("/attempts/logs", summary="Append log lines of an attempt")
 async def logs(body: LogsBody, request: Request) -> dict[str, Any]:
-    _services(request).store.append_logs(body.run_id, body.attempt, body.lines)
+    services = _services(request)
+    await services.offload(services.store.append_logs, body.run_id, body.attempt, body.lines)
     return {}
 
 
 @router.post("/attempts/waiting", summary="Mark an attempt as waiting on its children")
 async def waiting(body: WaitingBody, request: Request) -> dict[str, Any]:
-    _services(request).set_waiting(body.run_id, body.attempt, body.waiting)
+    services = _services(request)
+    await services.offload(services.set_waiting, body.run_id, body.attempt, body.waiting)
     return {}
 
 
@@ -239,8 +303,9 @@ async def waiting(body: WaitingBody, request: Request) -> dict[str, Any]:
 async def start_child(body: ChildBody, request: Request) -> Response:
     services = _services(request)
     try:
-        parent = services.store.get_run(body.run_id, attempts=False)
-        child = services.start_child(
+        parent = await services.offload(services.store.get_run, body.run_id, attempts=False)
+        child = await services.offload(
+            services.start_child,
             parent,
             body.attempt,
             body.task_name,
@@ -261,7 +326,8 @@ async def start_child(body: ChildBody, request: Request) -> Response:
 @router.post("/attempts/checkpoint", summary="Store a checkpoint of a running attempt")
 async def put_checkpoint(body: CheckpointBody, request: Request) -> Response:
     try:
-        _services(request).checkpoint(body.run_id, body.attempt, body.key, body.value)
+        services = _services(request)
+        await services.offload(services.checkpoint, body.run_id, body.attempt, body.key, body.value)
     except errors.InvalidInput as exc:
         return error_response(exc, 400)
     except errors.InvalidTransition as exc:
@@ -272,7 +338,8 @@ async def put_checkpoint(body: CheckpointBody, request: Request) -> Response:
 @router.post("/attempts/checkpoints", summary="A run's checkpoints")
 async def get_checkpoints(body: AttemptRef, request: Request) -> Response:
     try:
-        found = _services(request).get_checkpoints(body.run_id)
+        services = _services(request)
+        found = await services.offload(services.get_checkpoints, body.run_id)
     except errors.RunNotFound as exc:
         return error_response(exc, 404)
     return JSONResponse({"checkpoints": found})
@@ -291,13 +358,15 @@ async def wait_child(body: WaitChildBody, request: Request) -> Response:
 
 @router.get("/versions/{version_id}", summary="A workflow version (where its code is)")
 async def get_version(version_id: str, request: Request) -> dict[str, Any]:
-    return version_to_json(_services(request).store.get_version(version_id))
+    services = _services(request)
+    return version_to_json(await services.offload(services.store.get_version, version_id))
 
 
 @router.get("/bundles/{digest}", summary="Download a code bundle (tar.gz) by its sha256")
 async def get_bundle(digest: str, request: Request) -> Response:
     try:
-        data = read_bundle(_services(request).store, digest)
+        services = _services(request)
+        data = await services.offload(read_bundle, services.store, digest)
     except errors.RegistrationFailed as exc:
         return JSONResponse({"message": exc.message, "code": "not_found"}, status_code=404)
     return Response(data, media_type="application/gzip")
