@@ -38,6 +38,11 @@ def _reclassified(exc: httpx.ConnectTimeout, request: httpx.Request) -> httpx.Tr
     return httpx.ReadError(str(cause) or type(cause).__name__, request=request)
 
 
-def fast_transport() -> httpx.AsyncBaseTransport:
-    """A new ``FastTransport`` with httpx's default connection limits."""
-    return FastTransport()
+def fast_transport(max_connections: int | None = 100) -> httpx.AsyncBaseTransport:
+    """A new ``FastTransport`` that opens up to ``max_connections`` connections at once
+    (``None``: no limit)."""
+    if max_connections is not None:
+        return FastTransport(limits=httpx.Limits(max_connections=max_connections))
+    return FastTransport(
+        client=lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    )

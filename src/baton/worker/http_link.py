@@ -139,7 +139,16 @@ class HttpLink:
         self.retry_s = retry_s
         self._current = 0
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # No connection limit: every waiting parent holds a long poll (/children/wait), and
+        # a request must never queue behind them. Heartbeats go on a client of their own all
+        # the same, so a lease is renewed on time whatever else is in flight.
         self._client = httpx.AsyncClient(
+            headers=headers,
+            timeout=timeout_s,
+            transport=transport or fast_transport(max_connections=None),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+        )
+        self._beats = httpx.AsyncClient(
             headers=headers, timeout=timeout_s, transport=transport or fast_transport()
         )
         self._batchers: dict[str, Batcher] = {}  # by worker id
@@ -149,6 +158,7 @@ class HttpLink:
         for batcher in self._batchers.values():
             await batcher.aclose()
         await self._client.aclose()
+        await self._beats.aclose()
 
     async def _call(
         self,
@@ -158,6 +168,7 @@ class HttpLink:
         *,
         timeout_s: float | None = None,
         content: bytes | None = None,
+        client: httpx.AsyncClient | None = None,
     ) -> httpx.Response:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_s
@@ -166,7 +177,7 @@ class HttpLink:
             server = self.servers[self._current % len(self.servers)]
             problem: str
             try:
-                response = await self._client.request(
+                response = await (client or self._client).request(
                     method,
                     f"{server}/v1/workers{path}",
                     json=body,
@@ -198,8 +209,15 @@ class HttpLink:
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_DELAY_S)
 
-    async def _post(self, path: str, body: Any, *, timeout_s: float | None = None) -> Any:
-        response = await self._call("POST", path, body, timeout_s=timeout_s)
+    async def _post(
+        self,
+        path: str,
+        body: Any,
+        *,
+        timeout_s: float | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> Any:
+        response = await self._call("POST", path, body, timeout_s=timeout_s, client=client)
         if response.status_code >= 400:
             _raise_for(response)
         return response.json()
@@ -227,7 +245,7 @@ class HttpLink:
                 "computing": load.computing,
                 "host": load.host or socket.gethostname(),
             }
-        data = await self._post("/heartbeat", body)
+        data = await self._post("/heartbeat", body, client=self._beats)
         return [(str(r), int(a)) for r, a in data["attempts"]]
 
     async def finish_attempt(
