@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from baton.binding import check_input
 from baton.core.durable import check_durable_options, concurrency_group
@@ -501,15 +501,9 @@ class Services(DurableServices):
         )
         self._exited(run_id, attempt, exit_code, peak_rss_kb, cpu_s)
 
-    def _exited(
-        self,
-        run_id: str,
-        attempt: int,
-        exit_code: int | None,
-        peak_rss_kb: int | None,
-        cpu_s: float | None,
-    ) -> None:
-        if self._off_loop(self._exited, run_id, attempt, exit_code, peak_rss_kb, cpu_s):
+    def _exited(self, *report: Any) -> None:
+        """Tell the exit listeners ``(run_id, attempt, exit_code, peak_rss_kb, cpu_s)``."""
+        if self._off_loop(self._exited, *report):
             return
         for listener in self._exit_listeners:
-            listener(run_id, attempt, exit_code, peak_rss_kb, cpu_s)
+            listener(*report)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from baton.errors import BatonError, StoreUnavailable
 from baton.store.migrate import migration_scripts
+from baton.store.rows import with_savepoints
 
 if TYPE_CHECKING:
     import psycopg
@@ -271,17 +272,7 @@ class PgConnection:
     @staticmethod
     def _each(items: Sequence[Callable[[], T]]) -> Callable[[Cursor], list[T | BatonError]]:
         def body(cur: Cursor) -> list[T | BatonError]:
-            out: list[T | BatonError] = []
-            for item in items:
-                cur.execute("SAVEPOINT baton_item")
-                try:
-                    out.append(item())
-                except BatonError as exc:
-                    cur.execute("ROLLBACK TO SAVEPOINT baton_item")
-                    out.append(exc)
-                else:
-                    cur.execute("RELEASE SAVEPOINT baton_item")
-            return out
+            return with_savepoints(cur.execute, items)
 
         return body
 

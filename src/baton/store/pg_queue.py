@@ -16,7 +16,7 @@ from baton.core.models import Attempt, ErrorType, Run, RunStatus
 from baton.core.retry import Retry, next_retry_delay_s
 from baton.store.base import Outcome
 from baton.store.pg_conn import Cursor
-from baton.store.rows import attempt_from_row, run_from_row
+from baton.store.rows import END_ATTEMPT, attempt_from_row, end_values, run_from_row
 
 WORK_CHANNEL = "baton_work"
 FINAL_CHANNEL = "baton_final"
@@ -213,28 +213,7 @@ def escalate_plan(cur: Cursor, run_id: str, outcome: Outcome, ts: float) -> bool
     return True
 
 
-_END_ATTEMPT = (
-    "UPDATE attempts SET status = %s, completed_at = %s, output = %s, error = %s, "
-    "error_type = %s, traceback = %s, exit_code = COALESCE(%s, exit_code), "
-    "peak_rss_kb = COALESCE(%s, peak_rss_kb), cpu_s = COALESCE(%s, cpu_s), "
-    "waiting = 0 WHERE run_id = %s AND attempt = %s"
-)
-
-
-def _end_attempt_args(run_id: str, attempt: int, outcome: Outcome, ts: float) -> tuple[Any, ...]:
-    return (
-        "completed" if outcome.ok else "failed",
-        ts,
-        outcome.output,
-        outcome.error,
-        outcome.error_type,
-        outcome.traceback,
-        outcome.exit_code,
-        outcome.peak_rss_kb,
-        outcome.cpu_s,
-        run_id,
-        attempt,
-    )
+_END_ATTEMPT = END_ATTEMPT.replace("?", "%s")
 
 
 _COMPLETE_RUN = (
@@ -248,7 +227,7 @@ def finish(cur: Cursor, run_id: str, attempt: int, outcome: Outcome, ts: float) 
 
     Returns the run's new status.
     """
-    cur.execute(_END_ATTEMPT, _end_attempt_args(run_id, attempt, outcome, ts))
+    cur.execute(_END_ATTEMPT, end_values(run_id, attempt, outcome, ts))
     if outcome.ok:
         cur.execute(_COMPLETE_RUN, (ts, outcome.output, run_id))
         return RunStatus.COMPLETED
@@ -293,7 +272,7 @@ def finish_owned(
         return None
     cur.execute(  # the update re-checks the owner under the attempt's row lock
         _END_ATTEMPT + " AND status = 'running' AND worker_id = %s RETURNING *",
-        (*_end_attempt_args(run_id, attempt, outcome, ts), worker_id),
+        (*end_values(run_id, attempt, outcome, ts), worker_id),
     )
     ended = cur.fetchone()
     if ended is None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from baton.core.models import (
     Attempt,
@@ -19,6 +19,12 @@ from baton.core.models import (
     WorkflowVersion,
 )
 from baton.core.retry import Retry
+from baton.errors import BatonError
+
+if TYPE_CHECKING:
+    from baton.store.base import Outcome
+
+T = TypeVar("T")
 
 Row = Mapping[str, Any]
 
@@ -86,6 +92,51 @@ def run_insert(new: NewRun, now: float, placeholder: str) -> tuple[str, tuple[ob
     marks.insert(5, "'pending'")
     sql = f"INSERT INTO runs ({_RUN_INSERT_COLUMNS}) VALUES ({', '.join(marks)})"
     return sql, values
+
+
+#: ``UPDATE attempts`` that records an attempt's end (``?`` marks; ``end_values`` fills them).
+END_ATTEMPT = (
+    "UPDATE attempts SET status = ?, completed_at = ?, output = ?, error = ?, "
+    "error_type = ?, traceback = ?, exit_code = COALESCE(?, exit_code), "
+    "peak_rss_kb = COALESCE(?, peak_rss_kb), cpu_s = COALESCE(?, cpu_s), "
+    "waiting = 0 WHERE run_id = ? AND attempt = ?"
+)
+
+
+def end_values(run_id: str, attempt: int, outcome: Outcome, ts: float) -> tuple[object, ...]:
+    """The values of ``END_ATTEMPT`` for ``outcome``."""
+    return (
+        "completed" if outcome.ok else "failed",
+        ts,
+        outcome.output,
+        outcome.error,
+        outcome.error_type,
+        outcome.traceback,
+        outcome.exit_code,
+        outcome.peak_rss_kb,
+        outcome.cpu_s,
+        run_id,
+        attempt,
+    )
+
+
+def with_savepoints(
+    execute: Callable[[str], object], items: Sequence[Callable[[], T]]
+) -> list[T | BatonError]:
+    """Run ``items`` inside an open transaction, each under a savepoint: one that raises a
+    ``BatonError`` is rolled back (its error takes its place in the answer), the others stay.
+    ``execute`` runs a statement (the same savepoint syntax works on both backends)."""
+    out: list[T | BatonError] = []
+    for item in items:
+        execute("SAVEPOINT baton_item")
+        try:
+            out.append(item())
+        except BatonError as exc:
+            execute("ROLLBACK TO SAVEPOINT baton_item")
+            out.append(exc)
+        else:
+            execute("RELEASE SAVEPOINT baton_item")
+    return out
 
 
 def attempt_from_row(row: Row) -> Attempt:

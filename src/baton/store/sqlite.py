@@ -51,13 +51,16 @@ from baton.store.base import (  # dashboard
 from baton.store.migrate import migration_scripts
 from baton.store.pending import PendingGauge
 from baton.store.rows import (
+    END_ATTEMPT,
     attempt_from_row,
+    end_values,
     from_ts,
     input_hash,
     run_from_row,
     run_insert,
     task_from_row,
     version_from_row,
+    with_savepoints,
 )
 from baton.store.sqlite_durable import (
     SQLiteDurable,
@@ -134,16 +137,7 @@ class SQLiteStore(SQLiteDurable):
         with self._tx() as db:
             outer, self._batching = self._batching, True
             try:
-                out: list[T | BatonError] = []
-                for item in items:
-                    db.execute("SAVEPOINT baton_item")
-                    try:
-                        out.append(item())
-                    except BatonError as exc:
-                        db.execute("ROLLBACK TO SAVEPOINT baton_item")
-                        out.append(exc)
-                    else:
-                        db.execute("RELEASE SAVEPOINT baton_item")
+                out = with_savepoints(db.execute, items)
             finally:
                 self._batching = outer
         return out
@@ -540,26 +534,7 @@ class SQLiteStore(SQLiteDurable):
     def _finish(
         self, db: sqlite3.Connection, run_id: str, attempt: int, outcome: Outcome, ts: float
     ) -> None:
-        status = "completed" if outcome.ok else "failed"
-        db.execute(
-            "UPDATE attempts SET status = ?, completed_at = ?, output = ?, error = ?, "
-            "error_type = ?, traceback = ?, exit_code = COALESCE(?, exit_code), "
-            "peak_rss_kb = COALESCE(?, peak_rss_kb), cpu_s = COALESCE(?, cpu_s), "
-            "waiting = 0 WHERE run_id = ? AND attempt = ?",
-            (
-                status,
-                ts,
-                outcome.output,
-                outcome.error,
-                outcome.error_type,
-                outcome.traceback,
-                outcome.exit_code,
-                outcome.peak_rss_kb,
-                outcome.cpu_s,
-                run_id,
-                attempt,
-            ),
-        )
+        db.execute(END_ATTEMPT, end_values(run_id, attempt, outcome, ts))
         if outcome.ok:
             db.execute(
                 "UPDATE runs SET status = 'completed', completed_at = ?, output = ?, "
