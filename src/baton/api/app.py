@@ -112,11 +112,16 @@ class _TokenCheck:
         await self.app(scope, receive, send)
 
 
-async def _baton_error(request: Request, exc: errors.BatonError) -> Response:
+def error_response(exc: errors.BatonError) -> JSONResponse:
+    """The JSON answer to a ``BatonError`` (status from ``ERROR_STATUS``, else 500)."""
     for cls, status in ERROR_STATUS:
         if isinstance(exc, cls):
             return _error(status, exc.message)
     return _error(500, exc.message)
+
+
+async def _baton_error(request: Request, exc: errors.BatonError) -> Response:
+    return error_response(exc)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -165,7 +170,7 @@ def create_app(
     app.state.registrar = registrar
     app.include_router(durable.router, prefix="/v1")
     app.add_middleware(
-        FastStart, services=services, statuses=ERROR_STATUS
+        FastStart, services=services, on_error=error_response
     )  # inside the token check
     if require_token:
         app.add_middleware(_TokenCheck, services=services)

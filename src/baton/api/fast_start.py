@@ -10,8 +10,10 @@ with the body replayed, so errors keep one source: the route and its exception h
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baton import errors
@@ -25,10 +27,15 @@ MAX_KEY = 255  # schemas.StartTaskRun.idempotencyKey
 class FastStart:
     """ASGI middleware: answers well-formed ``POST /v1/task-runs``; passes on the rest."""
 
-    def __init__(self, app: ASGIApp, services: Services, statuses: Any) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        services: Services,
+        on_error: Callable[[errors.BatonError], Response],
+    ) -> None:
         self.app = app
         self.services = services
-        self.statuses: tuple[tuple[type[Exception], int], ...] = statuses
+        self.on_error = on_error  # the app's answer to a BatonError, as its routes give it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
@@ -46,10 +53,10 @@ class FastStart:
                 self.services.start_run, task, value, idempotency_key=key
             )
         except errors.BatonError as exc:
-            status = next((s for cls, s in self.statuses if isinstance(exc, cls)), 500)
-            await _send_json(send, status, {"message": exc.message})
-            return
-        await _send_json(send, 202, schemas.task_run(run, details=True))
+            response: Response = self.on_error(exc)
+        else:
+            response = JSONResponse(schemas.task_run(run, details=True), status_code=202)
+        await response(scope, receive, send)
 
 
 def _parse(
@@ -107,18 +114,3 @@ def _replay(body: bytes, more: bool, receive: Receive) -> Receive:
         return await receive()
 
     return replayed
-
-
-async def _send_json(send: Send, status: int, payload: Any) -> None:
-    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})

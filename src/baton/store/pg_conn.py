@@ -111,9 +111,7 @@ class PgConnection:
             idle, self._idle = self._idle, []
             self._cond.notify_all()
         for conn in idle:
-            if conn is not None:
-                with contextlib.suppress(self._psycopg.Error):
-                    conn.close()
+            self._discard(conn)
 
     def _borrow(self) -> psycopg.Connection[dict[str, Any]] | None:
         """An idle connection (``None``: a slot whose connection must be opened)."""
@@ -131,9 +129,7 @@ class PgConnection:
     def _give_back(self, conn: psycopg.Connection[dict[str, Any]] | None) -> None:
         with self._cond:
             if self._closed:
-                if conn is not None:
-                    with contextlib.suppress(self._psycopg.Error):
-                        conn.close()
+                self._discard(conn)
                 self._opened -= 1
             else:
                 self._idle.append(conn)
@@ -161,7 +157,7 @@ class PgConnection:
         """
         held = getattr(self._held, "conn", None)
         if held is not None:  # nested: the outer call's connection and transaction
-            return self._joined(held, lambda cur: body(cur))
+            return self._joined(held, body)
         conn = self._borrow()
         try:
             for attempt in range(2):

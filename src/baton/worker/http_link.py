@@ -146,7 +146,6 @@ class HttpLink:
             headers=headers,
             timeout=timeout_s,
             transport=transport or fast_transport(max_connections=None),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
         )
         self._beats = httpx.AsyncClient(
             headers=headers, timeout=timeout_s, transport=transport or fast_transport()
