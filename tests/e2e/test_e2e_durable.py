@@ -32,7 +32,10 @@ async def _kill_parent_after_children(engine: Engine, root_id: str, n: int) -> i
 async def test_parent_killed_after_50_children_is_retried_without_a_51st_child(
     start_engine: StartEngine, tmp_path: Path
 ) -> None:
-    engine = await start_engine("durable_flows")
+    # 25 children wait for the gate, which opens only once the parent's second attempt has
+    # started: the limit leaves that attempt a slot however many children are running when
+    # the first one is killed.
+    engine = await start_engine("durable_flows", concurrency=30)
     gate = tmp_path / "gate"
 
     root = engine.services.start_run("durable_flows/fan_parent", [50, str(gate)])

@@ -102,6 +102,30 @@ def test_enqueue_and_finish_on_one_store_notify_a_watcher_on_another(
         stop()
 
 
+def test_a_watcher_is_not_told_of_its_own_stores_changes(
+    two_stores: tuple[Store, Store], pg_url: str
+) -> None:
+    # The process that made a change has told its own waiters: re-reading it is wasted.
+    own, other = two_stores
+    seen = Seen()
+    stop = own.watch(seen.on_work, seen.on_final)
+    try:
+        _wait_listening(pg_url, 1)
+        done = Outcome(ok=True, output="")
+        mine = _enqueue(own)
+        [claim] = own.claim("w", 1, limit=5, lease_s=30, now=_now())
+        own.finish_attempt(mine, claim.attempt, "w", done, now=_now())
+        theirs = _enqueue(other)
+        [claim] = other.claim("w", 1, limit=5, lease_s=30, now=_now())
+        other.finish_attempt(theirs, claim.attempt, "w", done, now=_now())
+
+        # Notifications arrive in commit order: had ours come, they would have come first.
+        assert seen.final.wait(WAIT_S)
+        assert seen.finals == [(theirs, RunStatus.COMPLETED)]
+    finally:
+        stop()
+
+
 def test_cancel_notifies_every_canceled_run_as_final(
     two_stores: tuple[Store, Store], pg_url: str
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 
 import pytest
 from store_kit import LEASE_S, WORKER, Kit, failed, ok, utc
@@ -189,3 +190,46 @@ def test_attempt_started_merges_timings_recorded_before_it(kit: Kit) -> None:
     [attempt] = kit.store.get_run(run.id).attempts
     assert attempt.pid == 4242
     assert attempt.timings == {"forked_at": 1.0, "input_at": 3.0}
+
+
+@pytest.mark.parametrize("success", [True, False])
+def test_an_outcome_carries_the_process_start_of_a_short_attempt(kit: Kit, success: bool) -> None:
+    # A short attempt's worker sends its pid and timings with the outcome (one write).
+    run = kit.enqueue()
+    claim = kit.claim_one()
+    kit.store.record_timings(run.id, claim.attempt, {"input_at": 3.0})
+    outcome = ok() if success else failed(retryable=False)
+    started = replace(outcome, pid=4242, timings={"forked_at": 1.0}, exit_code=0)
+
+    done = kit.store.finish_attempt(run.id, claim.attempt, WORKER, started, now=utc())
+
+    assert done is not None
+    assert done.status == (RunStatus.COMPLETED if success else RunStatus.FAILED)
+    for attempt in (done.attempts[0], kit.store.get_run(run.id).attempts[0]):
+        assert attempt.pid == 4242
+        assert attempt.timings == {"forked_at": 1.0, "input_at": 3.0}
+        assert attempt.exit_code == 0
+
+
+def test_an_outcome_without_a_process_start_keeps_the_recorded_one(kit: Kit) -> None:
+    run = kit.enqueue()
+    claim = kit.claim_one()
+    kit.store.attempt_started(run.id, claim.attempt, 4242, {"forked_at": 1.0})
+
+    kit.store.finish_attempt(run.id, claim.attempt, WORKER, ok(), now=utc())
+
+    [attempt] = kit.store.get_run(run.id).attempts
+    assert (attempt.pid, attempt.timings) == (4242, {"forked_at": 1.0})
+
+
+def test_success_of_a_retried_run_answers_every_attempt(kit: Kit) -> None:
+    run = kit.enqueue(retry=BACKOFF)
+    first = kit.claim_one()
+    kit.store.finish_attempt(run.id, first.attempt, WORKER, failed(), now=utc())
+    second = kit.claim_one(at=5.0)
+
+    done = kit.store.finish_attempt(run.id, second.attempt, WORKER, ok(), now=utc(5.0))
+
+    assert done is not None
+    assert [a.status for a in done.attempts] == [AttemptStatus.FAILED, AttemptStatus.COMPLETED]
+    assert done == kit.store.get_run(run.id)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from baton.worker.batcher import Batcher
+from baton.batcher import Batcher
 
 
 class Server:

@@ -49,9 +49,7 @@ class FastStart:
             return
         task, value, key = start
         try:
-            run = await self.services.offload(
-                self.services.start_run, task, value, idempotency_key=key
-            )
+            run = await self.services.submit_run(task, value, idempotency_key=key)
         except errors.BatonError as exc:
             response: Response = self.on_error(exc)
         else:

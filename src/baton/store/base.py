@@ -40,6 +40,10 @@ class Outcome:
     exit_code: int | None = None
     peak_rss_kb: int | None = None
     cpu_s: float | None = None
+    #: The process's id and start-up timings, when not recorded yet (``attempt_started``):
+    #: a short attempt's worker sends them with its outcome, one write instead of two.
+    pid: int | None = None
+    timings: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,11 @@ class PgConnection:
         self._opened = 0  # connections handed out or idle (a None slot counts: reopened lazily)
         self._held = threading.local()
         self._closed = False
-        conn = connect(url)  # fail fast with a clear error when the server is unreachable
+        #: The server process ids of this pool's sessions: a ``NOTIFY`` from one of them was
+        #: sent by this process (``pg_listen`` skips those).
+        self.backend_pids: frozenset[int] = frozenset()
+        self._pids: dict[int, int] = {}  # id(connection) -> its server process id
+        conn = self._open()  # fail fast with a clear error when the server is unreachable
         with self._cond:
             self._idle.append(conn)
             self._opened = 1
@@ -140,11 +144,21 @@ class PgConnection:
     ) -> psycopg.Connection[dict[str, Any]]:
         if conn is None or conn.closed or conn.broken:
             self._discard(conn)
-            conn = connect(self.url)
+            conn = self._open()
+        return conn
+
+    def _open(self) -> psycopg.Connection[dict[str, Any]]:
+        conn = connect(self.url)
+        with self._cond:
+            self._pids[id(conn)] = conn.info.backend_pid
+            self.backend_pids = frozenset(self._pids.values())
         return conn
 
     def _discard(self, conn: psycopg.Connection[dict[str, Any]] | None) -> None:
         if conn is not None:
+            with self._cond:
+                self._pids.pop(id(conn), None)
+                self.backend_pids = frozenset(self._pids.values())
             with contextlib.suppress(self._psycopg.Error):
                 conn.close()
 

@@ -1,16 +1,18 @@
 """``LISTEN`` on a dedicated connection in a background thread: cross-process wake-ups.
 
 The writing transactions ``NOTIFY`` (``pg_queue``); PostgreSQL delivers a notification only
-when its transaction commits, to every listening session, this process's own included. A
-notification lost while the connection is down costs only latency: after reconnecting the
-listener calls ``on_work()`` once, and the services keep polling as a safety net.
+when its transaction commits, to every listening session, this process's own included (those
+are skipped: the process has told its own waiters and workers already, and re-reading the run
+would only cost a round trip). A notification lost while the connection is down costs only
+latency: after reconnecting the listener calls ``on_work()`` once, and the services keep
+polling as a safety net.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Container
 
 from baton.core.models import RunStatus
 from baton.errors import StoreUnavailable
@@ -31,8 +33,10 @@ class Listener:
         url: str,
         on_work: Callable[[], None],
         on_final: Callable[[str, RunStatus], None],
+        own_pids: Callable[[], Container[int]] = frozenset,
     ) -> None:
         self.url = url
+        self._own_pids = own_pids
         self._on_work = on_work
         self._on_final = on_final
         self._stop = threading.Event()
@@ -76,6 +80,8 @@ class Listener:
     def _receive(self, conn: object) -> None:
         while not self._stop.is_set():
             for note in conn.notifies(timeout=POLL_S):  # type: ignore[attr-defined]
+                if note.pid in self._own_pids():
+                    continue  # this process made that change and has told its own waiters
                 if note.channel == WORK_CHANNEL:
                     self._safe(self._on_work)
                 else:

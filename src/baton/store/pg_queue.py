@@ -16,7 +16,7 @@ from baton.core.models import Attempt, ErrorType, Run, RunStatus
 from baton.core.retry import Retry, next_retry_delay_s
 from baton.store.base import Outcome
 from baton.store.pg_conn import Cursor
-from baton.store.rows import END_ATTEMPT, attempt_from_row, end_values, run_from_row
+from baton.store.rows import attempt_from_row, end_attempt_sql, end_values, run_from_row
 
 WORK_CHANNEL = "baton_work"
 FINAL_CHANNEL = "baton_final"
@@ -102,7 +102,11 @@ def claim_rows(
     """
     from baton.store.pg_conn import CLAIM_LOCK
 
-    cur.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
+    # One round trip (no parameters: the simple protocol takes both statements). Sorting is
+    # off for this transaction: the claim must walk ``runs_claim`` in order and stop at its
+    # limit; with stale statistics (a burst of new runs) the planner would rather read every
+    # pending run and sort them, on every claim.
+    cur.execute(f"SET LOCAL enable_sort = off; SELECT pg_advisory_xact_lock({CLAIM_LOCK})")
     rows, busy = claimable(cur, ts, slots, limit, plans)
     n = min(slots, limit - busy)
     ids = _within_key_limits(cur, rows, n)
@@ -213,7 +217,9 @@ def escalate_plan(cur: Cursor, run_id: str, outcome: Outcome, ts: float) -> bool
     return True
 
 
-_END_ATTEMPT = END_ATTEMPT.replace("?", "%s")
+_END_ATTEMPT = end_attempt_sql("(COALESCE(timings, '{}')::jsonb || ?::jsonb)::text").replace(
+    "?", "%s"
+)
 
 
 _COMPLETE_RUN = (
@@ -257,15 +263,41 @@ def _after_failure(cur: Cursor, run_id: str, outcome: Outcome, ts: float) -> str
     return RunStatus.FAILED
 
 
+#: ``finish_owned`` of a success in one statement: the run's row lock, the attempt's
+#: conditional update (owner and state re-checked under its row lock), the run's update with
+#: its notifications, and the run's attempts, in lock order (the CTEs run in data order).
+_FINISH_OK = (
+    "WITH r AS (SELECT id FROM runs WHERE id = %s AND status = 'running' FOR UPDATE), "
+    "a AS ("
+    + _END_ATTEMPT.replace("WHERE run_id = %s", "WHERE run_id = (SELECT id FROM r)")
+    + " AND status = 'running' AND worker_id = %s RETURNING *), "
+    "u AS ("
+    + _COMPLETE_RUN.replace("WHERE id = %s", "WHERE id = (SELECT run_id FROM a)")
+    + f" RETURNING *, pg_notify('{FINAL_CHANNEL}', id || ' completed') AS f, "
+    f"pg_notify('{WORK_CHANNEL}', '') AS w) "
+    "SELECT u.*, (SELECT json_agg(x ORDER BY x.attempt) FROM (SELECT * FROM attempts "
+    "WHERE run_id = u.id AND attempt < %s UNION ALL SELECT * FROM a) x) AS attempts_json "
+    "FROM u"
+)
+
+
 def finish_owned(
     cur: Cursor, run_id: str, attempt: int, worker_id: str, outcome: Outcome, ts: float
 ) -> Run | None:
     """``finish`` if the attempt is still ``worker_id``'s and running, and tell the other
     processes (``NOTIFY``); the run as it is now, or ``None`` (nothing changed).
 
-    A success takes four round trips in all: the run's row lock, the attempt's conditional
-    update, the run's update (which notifies and returns the row), and ``COMMIT``.
+    A success is one statement (``_FINISH_OK``); a failure takes a few more round trips (its
+    retry policy is read and applied here).
     """
+    if outcome.ok:
+        values = end_values(run_id, attempt, outcome, ts)
+        cur.execute(
+            _FINISH_OK,
+            (run_id, *values[:-2], attempt, worker_id, ts, outcome.output, attempt),
+        )
+        row = cur.fetchone()
+        return None if row is None else runs_from_rows([row], [run_id])[0]
     cur.execute("SELECT status FROM runs WHERE id = %s FOR UPDATE", (run_id,))
     run = cur.fetchone()
     if run is None or run["status"] != "running":
@@ -274,27 +306,11 @@ def finish_owned(
         _END_ATTEMPT + " AND status = 'running' AND worker_id = %s RETURNING *",
         (*end_values(run_id, attempt, outcome, ts), worker_id),
     )
-    ended = cur.fetchone()
-    if ended is None:
+    if cur.fetchone() is None:
         return None
-    if not outcome.ok:
-        status = _after_failure(cur, run_id, outcome, ts)
-        notify(cur, work=True, final=[(run_id, status)] if RunStatus(status).is_final else [])
-        return load_runs(cur, [run_id])[0]
-    cur.execute(
-        _COMPLETE_RUN + f" RETURNING *, pg_notify('{FINAL_CHANNEL}', id || ' completed') AS f, "
-        f"pg_notify('{WORK_CHANNEL}', '') AS w",
-        (ts, outcome.output, run_id),
-    )
-    row = cur.fetchone()
-    earlier: tuple[Attempt, ...] = ()
-    if attempt > 0:
-        cur.execute(
-            "SELECT * FROM attempts WHERE run_id = %s AND attempt < %s ORDER BY attempt",
-            (run_id, attempt),
-        )
-        earlier = tuple(attempt_from_row(a) for a in cur.fetchall())
-    return run_from_row(row, (*earlier, attempt_from_row(ended)))
+    status = _after_failure(cur, run_id, outcome, ts)
+    notify(cur, work=True, final=[(run_id, status)] if RunStatus(status).is_final else [])
+    return load_runs(cur, [run_id])[0]
 
 
 def expire(cur: Cursor, lost: Outcome, ts: float) -> list[tuple[str, str]]:

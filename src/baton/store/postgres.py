@@ -554,7 +554,7 @@ class PostgresStore(PgDurable, PgDashboard):
         self, on_work: Callable[[], None], on_final: Callable[[str, RunStatus], None]
     ) -> Callable[[], None]:
         """Deliver other processes' ``NOTIFY``s from a background thread (see ``Store``)."""
-        listener = Listener(self.url, on_work, on_final)
+        listener = Listener(self.url, on_work, on_final, lambda: self._db.backend_pids)
         listener.start()
         return listener.stop
 

@@ -94,17 +94,22 @@ def run_insert(new: NewRun, now: float, placeholder: str) -> tuple[str, tuple[ob
     return sql, values
 
 
-#: ``UPDATE attempts`` that records an attempt's end (``?`` marks; ``end_values`` fills them).
-END_ATTEMPT = (
-    "UPDATE attempts SET status = ?, completed_at = ?, output = ?, error = ?, "
-    "error_type = ?, traceback = ?, exit_code = COALESCE(?, exit_code), "
-    "peak_rss_kb = COALESCE(?, peak_rss_kb), cpu_s = COALESCE(?, cpu_s), "
-    "waiting = 0 WHERE run_id = ? AND attempt = ?"
-)
+def end_attempt_sql(merge_timings: str) -> str:
+    """``UPDATE attempts`` that records an attempt's end (``?`` marks; ``end_values`` fills
+    them). ``merge_timings`` is the backend's expression for the stored ``timings`` JSON merged
+    with the JSON object bound to its one ``?``."""
+    return (
+        "UPDATE attempts SET status = ?, completed_at = ?, output = ?, error = ?, "
+        "error_type = ?, traceback = ?, exit_code = COALESCE(?, exit_code), "
+        "peak_rss_kb = COALESCE(?, peak_rss_kb), cpu_s = COALESCE(?, cpu_s), "
+        f"pid = COALESCE(?, pid), timings = CASE WHEN CAST(? AS TEXT) IS NULL THEN timings "
+        f"ELSE {merge_timings} END, waiting = 0 WHERE run_id = ? AND attempt = ?"
+    )
 
 
 def end_values(run_id: str, attempt: int, outcome: Outcome, ts: float) -> tuple[object, ...]:
-    """The values of ``END_ATTEMPT`` for ``outcome``."""
+    """The values of ``end_attempt_sql`` for ``outcome``."""
+    timings = json.dumps(dict(outcome.timings)) if outcome.timings else None
     return (
         "completed" if outcome.ok else "failed",
         ts,
@@ -115,6 +120,9 @@ def end_values(run_id: str, attempt: int, outcome: Outcome, ts: float) -> tuple[
         outcome.exit_code,
         outcome.peak_rss_kb,
         outcome.cpu_s,
+        outcome.pid,
+        timings,
+        timings,
         run_id,
         attempt,
     )

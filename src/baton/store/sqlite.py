@@ -51,8 +51,8 @@ from baton.store.base import (  # dashboard
 from baton.store.migrate import migration_scripts
 from baton.store.pending import PendingGauge
 from baton.store.rows import (
-    END_ATTEMPT,
     attempt_from_row,
+    end_attempt_sql,
     end_values,
     from_ts,
     input_hash,
@@ -73,6 +73,7 @@ from baton.store.sqlite_durable import (
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600
 _COUNT_PENDING = "SELECT count(*) AS n FROM runs WHERE status = 'pending'"
+_END_ATTEMPT = end_attempt_sql("json_patch(COALESCE(timings, '{}'), ?)")
 T = TypeVar("T")
 
 
@@ -534,7 +535,7 @@ class SQLiteStore(SQLiteDurable):
     def _finish(
         self, db: sqlite3.Connection, run_id: str, attempt: int, outcome: Outcome, ts: float
     ) -> None:
-        db.execute(END_ATTEMPT, end_values(run_id, attempt, outcome, ts))
+        db.execute(_END_ATTEMPT, end_values(run_id, attempt, outcome, ts))
         if outcome.ok:
             db.execute(
                 "UPDATE runs SET status = 'completed', completed_at = ?, output = ?, "

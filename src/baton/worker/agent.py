@@ -41,6 +41,9 @@ FINISH_GRACE_S = 0.5
 #: handed back after this long: longer than any claim request can take.
 ORPHAN_AFTER_S = 90.0
 _FULL_RECHECK_S = 0.2
+#: How long after its process starts an attempt's pid is recorded (unless its outcome, which
+#: carries it, is sent first).
+START_REPORT_DELAY_S = 0.2
 
 
 class Worker:
@@ -182,9 +185,15 @@ class Worker:
     def _spawned(self, state: AttemptState, pid: int) -> None:
         forked_at = self.executor.forked_at(state.run.id)
         state.started(pid, {"forked_at": forked_at} if forked_at else None)
-        self._spawn(state.send(), f"started-{state.run.id}")
+        # Sent a moment later (or with the outcome, if that comes first): most attempts end
+        # sooner, and their start then costs no write of its own.
+        asyncio.get_running_loop().call_later(START_REPORT_DELAY_S, self._report_start, state)
         if state.canceled:
             self.executor.kill(state.run.id, "canceled")
+
+    def _report_start(self, state: AttemptState) -> None:
+        if not state.reported and self._active.get(state.run.id) is state:
+            self._spawn(state.send(), f"started-{state.run.id}")
 
     async def drain(self, timeout_s: float) -> None:
         """Stop claiming and wait up to ``timeout_s`` for the running attempts to end."""

@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 
 from baton import errors
+from baton.batcher import Batcher
 from baton.client._transport import fast_transport
 from baton.core.models import JSON, Claim, Run, WorkflowVersion
 from baton.store import Outcome
-from baton.worker.batcher import Batcher
 from baton.worker.link import Report, WorkerLoad
 from baton.worker.wire import (
     claim_from_json,
@@ -150,7 +150,7 @@ class HttpLink:
         self._beats = httpx.AsyncClient(
             headers=headers, timeout=timeout_s, transport=transport or fast_transport()
         )
-        self._batchers: dict[str, Batcher] = {}  # by worker id
+        self._batchers: dict[str, Batcher[bytes]] = {}  # by worker id
         self._batch_route = True  # until a server answers 404 to /attempts/reports
 
     async def aclose(self) -> None:

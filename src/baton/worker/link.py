@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from baton.core.models import JSON, Claim, Run, WorkflowVersion, utcnow
@@ -144,15 +144,16 @@ def apply_reports(
 
     def item(run_id: str, attempt: int, r: Report) -> Callable[[], Run | bool | None]:
         def write() -> Run | bool | None:
+            if r.logs:
+                store.append_logs(run_id, attempt, r.logs)
+            if r.outcome is not None:  # the process start travels with it (one write)
+                outcome = replace(r.outcome, pid=r.pid, timings=r.timings or None)
+                return store.finish_attempt(run_id, attempt, worker_id, outcome, now=utcnow())
             if r.pid is not None:
                 store.attempt_started(run_id, attempt, r.pid, r.timings or None)
             elif r.timings:
                 store.record_timings(run_id, attempt, r.timings)
-            if r.logs:
-                store.append_logs(run_id, attempt, r.logs)
-            if r.outcome is None:
-                return True
-            return store.finish_attempt(run_id, attempt, worker_id, r.outcome, now=utcnow())
+            return True
 
         return write
 

@@ -38,11 +38,8 @@ async def start_task_run(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     services = _services(request)
-    run = await services.offload(
-        services.start_run,
-        body.task,
-        body.input,
-        idempotency_key=body.idempotencyKey or idempotency_key,
+    run = await services.submit_run(
+        body.task, body.input, idempotency_key=body.idempotencyKey or idempotency_key
     )
     return JSONResponse(schemas.task_run(run, details=True), status_code=202)
 
