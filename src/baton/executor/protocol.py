@@ -13,12 +13,14 @@ import contextlib
 import json
 import logging
 import os
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import h11
+import httptools
 
 from baton.errors import BatonError, InvalidTransition, RunNotFound, TaskNotFound
 
@@ -68,92 +70,25 @@ class AttemptServer:
         self.path = path
         self._routes = routes
         self._server: asyncio.AbstractServer | None = None
-        self._conns: set[asyncio.Task[None]] = set()
+        self._conns: set[_Connection] = set()
 
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         # A parent gathering hundreds of children opens that many connections at once.
-        self._server = await asyncio.start_unix_server(self._serve, path=self.path, backlog=1024)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(
+            lambda: _Connection(self), path=self.path, backlog=1024
+        )
 
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
             self._server = None
-        for task in list(self._conns):
-            task.cancel()
+        for conn in list(self._conns):
+            conn.abort()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._conns.add(task)
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
-        try:
-            while await self._one_request(conn, reader, writer):
-                conn.start_next_cycle()
-        except (h11.ProtocolError, ConnectionError, asyncio.IncompleteReadError, TimeoutError):
-            pass
-        except asyncio.CancelledError:
-            pass
-        finally:
-            self._conns.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    async def _next_event(
-        self, conn: h11.Connection, reader: asyncio.StreamReader
-    ) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
-        while True:
-            event = conn.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            async with asyncio.timeout(IDLE_TIMEOUT_S):  # no task per read, unlike wait_for
-                data = await reader.read(65536)
-            conn.receive_data(data)
-            if not data and conn.their_state is h11.IDLE:
-                return h11.ConnectionClosed()
-
-    async def _one_request(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        event = await self._next_event(conn, reader)
-        if not isinstance(event, h11.Request):
-            return False
-        target = urlsplit(event.target.decode("latin-1"))
-        method = event.method.decode("ascii").upper()
-        body = bytearray()
-        too_big = False
-        while True:
-            part = await self._next_event(conn, reader)
-            if isinstance(part, h11.Data):
-                if len(body) + len(part.data) > MAX_BODY:
-                    too_big = True
-                else:
-                    body += part.data
-            elif isinstance(part, h11.EndOfMessage):
-                break
-            else:
-                return False
-        if too_big:
-            status, payload = 413, {"message": "request body is larger than 4 MiB"}
-        else:
-            received = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
-            status, payload = await self._dispatch(
-                method, target.path, target.query, bytes(body), received
-            )
-        data = json.dumps(payload).encode()
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
-        # One write, one send(2): three would cost three system calls on an idle transport.
-        writer.write(
-            (conn.send(h11.Response(status_code=status, headers=headers)) or b"")
-            + (conn.send(h11.Data(data=data)) or b"")
-            + (conn.send(h11.EndOfMessage()) or b"")
-        )
-        await writer.drain()
-        return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
     async def _dispatch(
         self, method: str, path: str, query: str, body: bytes, headers: dict[str, str]
@@ -179,3 +114,140 @@ class AttemptServer:
                 log.exception("worker protocol handler failed: %s %s", method, path)
             return status, {"message": str(exc) or type(exc).__name__}
         return 200, result if result is not None else {}
+
+
+@dataclass(frozen=True)
+class _Incoming:
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+    too_big: bool
+    keep_alive: bool
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: ``httptools`` parses (in C, no task per read), and requests are
+    answered one at a time, in order. Bytes that are not HTTP close this connection only."""
+
+    def __init__(self, server: AttemptServer) -> None:
+        self._server = server
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._queue: deque[_Incoming] = deque()
+        self._answering: asyncio.Task[None] | None = None
+        self._idle: asyncio.TimerHandle | None = None
+        self._eof = False
+        self._target = b""
+        self._headers: dict[str, str] = {}
+        self._body = bytearray()
+        self._too_big = False
+
+    # the transport's side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._server._conns.add(self)
+        self._arm_idle()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server._conns.discard(self)
+        if self._idle is not None:
+            self._idle.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        self._arm_idle()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.abort()
+
+    def eof_received(self) -> bool:
+        self._eof = True  # the client is done sending; answer what it asked, then close
+        if self._answering is None:
+            self.abort()
+        return True
+
+    def abort(self) -> None:
+        if self._answering is not None:
+            self._answering.cancel()
+        if self._transport is not None:
+            self._transport.close()
+
+    def _arm_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+        loop = asyncio.get_running_loop()
+        self._idle = loop.call_later(IDLE_TIMEOUT_S, self._on_idle)
+
+    def _on_idle(self) -> None:
+        if self._answering is None:  # a long poll being answered is not idleness
+            self.abort()
+
+    # the parser's callbacks
+
+    def on_message_begin(self) -> None:
+        self._target, self._headers, self._body, self._too_big = b"", {}, bytearray(), False
+
+    def on_url(self, url: bytes) -> None:
+        self._target += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        if self._headers.get("expect", "").lower() == "100-continue" and self._transport:
+            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        if self._too_big or len(self._body) + len(body) > MAX_BODY:
+            self._too_big, self._body = True, bytearray()
+        else:
+            self._body += body
+
+    def on_message_complete(self) -> None:
+        self._queue.append(
+            _Incoming(
+                method=self._parser.get_method().decode("ascii", "replace").upper(),
+                target=self._target.decode("latin-1"),
+                headers=self._headers,
+                body=bytes(self._body),
+                too_big=self._too_big,
+                keep_alive=self._parser.should_keep_alive(),
+            )
+        )
+        if self._answering is None:
+            self._answering = asyncio.get_running_loop().create_task(self._answer())
+        elif self._transport is not None:
+            self._transport.pause_reading()  # pipelined: one waits, the rest stay in the socket
+
+    # answering
+
+    async def _answer(self) -> None:
+        try:
+            while self._queue and self._transport is not None:
+                request = self._queue.popleft()
+                if request.too_big:
+                    status, payload = 413, {"message": "request body is larger than 4 MiB"}
+                else:
+                    target = urlsplit(request.target)
+                    status, payload = await self._server._dispatch(
+                        request.method, target.path, target.query, request.body, request.headers
+                    )
+                data = json.dumps(payload).encode()
+                head = (
+                    f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+                    + ("" if request.keep_alive else "Connection: close\r\n")
+                    + "\r\n"
+                )
+                self._transport.write(head.encode("latin-1") + data)  # one send(2)
+                if not request.keep_alive:
+                    self._transport.close()
+                    return
+                self._transport.resume_reading()
+        finally:
+            self._answering = None
+        self._arm_idle()
+        if self._eof and self._transport is not None:
+            self._transport.close()
