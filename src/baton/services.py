@@ -231,10 +231,11 @@ class Services(DurableServices):
     async def submit_run(
         self, slug: str, value: JSON, *, idempotency_key: str | None = None
     ) -> Run:
-        """``start_run`` from the event loop (the API's way in). Runs submitted while another
-        batch is being stored are stored together, in one transaction: one commit (a disk
-        flush on PostgreSQL) for many runs under load, no added wait when idle."""
-        if idempotency_key is not None:
+        """``start_run`` from the event loop (the API's way in). On PostgreSQL, runs submitted
+        while another batch is being stored are stored together, in one transaction: one
+        commit (a disk flush) for many runs under load, no added wait when idle."""
+        if idempotency_key is not None or not self.store.offload_io:
+            # SQLite commits cheaply (no flush per commit): batching would only add a hop.
             return await self.offload(self.start_run, slug, value, idempotency_key=idempotency_key)
         result: Run | BatonError = await self._start_batcher().submit((slug, value))
         if isinstance(result, BatonError):

@@ -1,5 +1,5 @@
-"""``Services.submit_run``: run starts that arrive together share one store transaction, and
-each caller still gets its own run or its own error."""
+"""``Services.submit_run``: on PostgreSQL, run starts that arrive together share one store
+transaction; on both backends each caller gets its own run or its own error."""
 
 from __future__ import annotations
 
@@ -57,7 +57,10 @@ async def test_starts_that_arrive_together_share_transactions_and_get_their_own_
     assert all(isinstance(r, Run) and r.status == RunStatus.PENDING for r in runs)
     assert [r.input for r in runs] == [[i] for i in range(30) if i not in (7, 19)]
     assert {r.id for r in store.get_runs([r.id for r in runs])} == {r.id for r in runs}
-    assert len(sizes) <= 3 and sum(sizes) == 28  # not one transaction per run
+    if store.offload_io:  # PostgreSQL, where a commit is a disk flush: starts share them
+        assert len(sizes) <= 3 and sum(sizes) == 28
+    else:  # SQLite commits cheaply: each start is its own transaction
+        assert sizes == []
     services.close()
 
 
