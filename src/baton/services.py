@@ -97,6 +97,12 @@ def decode_b64_json(data: object, what: str) -> JSON:
         raise InvalidInput(f"{what} is not base64-encoded JSON: {exc}") from exc
 
 
+def _check_key(key: str | None, what: str) -> None:
+    """Keys are matched exactly, so one that a store cannot hold is refused, not altered."""
+    if key is not None and "\x00" in key:
+        raise InvalidInput(f"the {what} must not contain NUL characters")
+
+
 def check_task_def(task: TaskDef) -> None:
     """Refuse a registration whose options Baton cannot honour."""
     if task.options.timeout_seconds is not None:
@@ -219,6 +225,7 @@ class Services(DurableServices):
 
     def start_run(self, slug: str, value: JSON, *, idempotency_key: str | None = None) -> Run:
         """Validate and enqueue a root run; the same idempotency key returns the first run."""
+        _check_key(idempotency_key, "idempotency key")
         task = self.resolve_task(slug)
         value = check_input(task.definition, value, slug=slug)
         new = self._new_run(task, value, idempotency_key=idempotency_key)
@@ -305,6 +312,8 @@ class Services(DurableServices):
                 parent.workflow, parent.task_name, parent.version_id
             ).definition.options.memoize
         )
+        _check_key(idempotency_key, "idempotency_key")
+        _check_key(created_key, "created_at")
         call = ChildCall(task_name, value, idempotency_key, created_key, call_index, memoize)
         new = self._new_run(
             task,

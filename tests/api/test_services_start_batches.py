@@ -14,7 +14,7 @@ import pytest
 from baton.core.models import Run, RunStatus
 from baton.errors import BatonError, InvalidInput, QueueFull, TaskNotFound
 from baton.services import EngineConfig, Services
-from baton.store import Store
+from baton.store import RunFilter, Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
 from store_kit import register
@@ -88,4 +88,15 @@ async def test_a_start_with_an_idempotency_key_returns_the_first_run(store: Stor
     again = await services.submit_run("wf/square", [1], idempotency_key="k")
 
     assert again.id == first.id
+    services.close()
+
+
+async def test_an_idempotency_key_with_a_nul_is_refused_as_bad_input(store: Store) -> None:
+    register(store, "wf", ["square"])
+    services = Services(store)
+
+    with pytest.raises(InvalidInput, match="NUL"):
+        await services.submit_run("wf/square", [1], idempotency_key="a\x00b")
+
+    assert store.list_runs(RunFilter(), limit=10) == []
     services.close()

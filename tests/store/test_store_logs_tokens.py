@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from store_kit import Kit
+from store_kit import WORKER, Kit, utc
 
-from baton.store import Store
+from baton.core.models import RunStatus
+from baton.store import Outcome, Store
 
 
 def test_get_logs_returns_appended_lines_in_order(kit: Kit) -> None:
@@ -66,3 +67,25 @@ def test_tokens_are_found_by_hash_and_counted(store: Store) -> None:
     assert store.has_token("hash-2")
     assert not store.has_token("hash-3")
     assert store.count_tokens() == 2
+
+
+def test_a_nul_in_a_log_line_or_an_error_is_stored_as_a_replacement_character(kit: Kit) -> None:
+    # PostgreSQL's text cannot hold NUL; a task that prints one must not lose its outcome.
+    run = kit.enqueue()
+    claim = kit.claim_one()
+    kit.store.append_logs(run.id, claim.attempt, [("stdout", "a\x00b")])
+    outcome = Outcome(
+        ok=False,
+        error="bad\x00byte",
+        error_type="Value\x00Error",
+        traceback="tb\x00",
+        retryable=False,
+    )
+
+    done = kit.store.finish_attempt(run.id, claim.attempt, WORKER, outcome, now=utc())
+
+    assert [line.line for line in kit.store.get_logs(run.id)] == ["a\ufffdb"]
+    assert done is not None and done.status == RunStatus.FAILED
+    stored = kit.store.get_run(run.id)
+    assert (stored.error, stored.error_type) == ("bad\ufffdbyte", "Value\ufffdError")
+    assert stored.traceback == "tb\ufffd"

@@ -38,8 +38,10 @@ from baton.store.pg_listen import Listener
 from baton.store.rows import (
     from_ts,
     input_hash,
+    log_rows,
     run_from_row,
     run_insert,
+    storable,
     task_from_row,
     version_from_row,
 )
@@ -397,7 +399,7 @@ class PostgresStore(PgDurable, PgDashboard):
     def finish_attempt(
         self, run_id: str, attempt: int, worker_id: str, outcome: Outcome, *, now: datetime
     ) -> Run | None:
-        ts = now.timestamp()
+        ts, outcome = now.timestamp(), storable(outcome)
         return self._db.run(
             lambda cur: q.finish_owned(cur, run_id, attempt, worker_id, outcome, ts)
         )
@@ -492,7 +494,7 @@ class PostgresStore(PgDurable, PgDashboard):
         self._db.run(
             lambda cur: cur.executemany(
                 "INSERT INTO logs (run_id, attempt, stream, at, line) VALUES (%s, %s, %s, %s, %s)",
-                [(run_id, attempt, stream, ts, line) for stream, line in lines],
+                log_rows(run_id, attempt, ts, lines),
             )
         )
 

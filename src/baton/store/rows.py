@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -105,6 +106,31 @@ def end_attempt_sql(merge_timings: str) -> str:
         f"pid = COALESCE(?, pid), timings = CASE WHEN CAST(? AS TEXT) IS NULL THEN timings "
         f"ELSE {merge_timings} END, waiting = 0 WHERE run_id = ? AND attempt = ?"
     )
+
+
+def text(value: str | None) -> str | None:
+    """``value`` with each NUL replaced by U+FFFD: PostgreSQL's text cannot hold NUL, and what
+    a task prints or raises must be stored, not refused (both stores store the same)."""
+    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
+
+
+def storable(outcome: Outcome) -> Outcome:
+    """``outcome`` with its texts made storable (``text``)."""
+    if not any("\x00" in (t or "") for t in (outcome.error, outcome.error_type, outcome.traceback)):
+        return outcome
+    return replace(
+        outcome,
+        error=text(outcome.error),
+        error_type=text(outcome.error_type),
+        traceback=text(outcome.traceback),
+    )
+
+
+def log_rows(
+    run_id: str, attempt: int, ts: float, lines: Sequence[tuple[str, str]]
+) -> list[tuple[str, int, str, float, str | None]]:
+    """The ``logs`` rows ``(run_id, attempt, stream, at, line)`` of ``lines``."""
+    return [(run_id, attempt, stream, ts, text(line)) for stream, line in lines]
 
 
 def end_values(run_id: str, attempt: int, outcome: Outcome, ts: float) -> tuple[object, ...]:

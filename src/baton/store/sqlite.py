@@ -56,8 +56,10 @@ from baton.store.rows import (
     end_values,
     from_ts,
     input_hash,
+    log_rows,
     run_from_row,
     run_insert,
+    storable,
     task_from_row,
     version_from_row,
     with_savepoints,
@@ -571,6 +573,7 @@ class SQLiteStore(SQLiteDurable):
     def finish_attempt(
         self, run_id: str, attempt: int, worker_id: str, outcome: Outcome, *, now: datetime
     ) -> Run | None:
+        outcome = storable(outcome)
         with self._tx() as db:
             row = db.execute(
                 "SELECT a.status, a.worker_id, r.status AS run_status FROM attempts a "
@@ -679,7 +682,7 @@ class SQLiteStore(SQLiteDurable):
         with self._tx() as db:
             db.executemany(
                 "INSERT INTO logs (run_id, attempt, stream, at, line) VALUES (?, ?, ?, ?, ?)",
-                [(run_id, attempt, stream, ts, line) for stream, line in lines],
+                log_rows(run_id, attempt, ts, lines),
             )
 
     def get_logs(
