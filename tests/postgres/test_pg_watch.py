@@ -55,6 +55,14 @@ def _enqueue(store: Store) -> str:
     return run.id
 
 
+def _complete_a_run(store: Store) -> str:
+    """Enqueue, claim and complete a run on ``store``; its id."""
+    run_id = _enqueue(store)
+    [claim] = store.claim("w", 1, limit=5, lease_s=30, now=_now())
+    store.finish_attempt(run_id, claim.attempt, "w", Outcome(ok=True, output=""), now=_now())
+    return run_id
+
+
 def _terminate_backends(url: str) -> int:
     """``pg_terminate_backend`` every session on ``url``'s database but this one."""
     name = urlsplit(url).path.lstrip("/")
@@ -111,13 +119,8 @@ def test_a_watcher_is_not_told_of_its_own_stores_changes(
     stop = own.watch(seen.on_work, seen.on_final)
     try:
         _wait_listening(pg_url, 1)
-        done = Outcome(ok=True, output="")
-        mine = _enqueue(own)
-        [claim] = own.claim("w", 1, limit=5, lease_s=30, now=_now())
-        own.finish_attempt(mine, claim.attempt, "w", done, now=_now())
-        theirs = _enqueue(other)
-        [claim] = other.claim("w", 1, limit=5, lease_s=30, now=_now())
-        other.finish_attempt(theirs, claim.attempt, "w", done, now=_now())
+        _complete_a_run(own)
+        theirs = _complete_a_run(other)
 
         # Notifications arrive in commit order: had ours come, they would have come first.
         assert seen.final.wait(WAIT_S)
