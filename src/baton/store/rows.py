@@ -103,7 +103,7 @@ def end_attempt_sql(merge_timings: str) -> str:
         "UPDATE attempts SET status = ?, completed_at = ?, output = ?, error = ?, "
         "error_type = ?, traceback = ?, exit_code = COALESCE(?, exit_code), "
         "peak_rss_kb = COALESCE(?, peak_rss_kb), cpu_s = COALESCE(?, cpu_s), "
-        f"pid = COALESCE(?, pid), timings = CASE WHEN CAST(? AS TEXT) IS NULL THEN timings "
+        "pid = COALESCE(?, pid), timings = CASE WHEN CAST(? AS TEXT) IS NULL THEN timings "
         f"ELSE {merge_timings} END, waiting = 0 WHERE run_id = ? AND attempt = ?"
     )
 
