@@ -133,6 +133,7 @@ class Services(DurableServices):
         self._io_pool: ThreadPoolExecutor | None = None
         self._tasks: dict[tuple[str, str, str | None], tuple[Task, float]] = {}
         self._starts: tuple[asyncio.AbstractEventLoop, Batcher[tuple[str, JSON]]] | None = None
+        self._rereads: set[asyncio.Task[None]] = set()  # runs other processes ended
 
     # where store calls run ---------------------------------------------------------------------
 
@@ -379,7 +380,8 @@ class Services(DurableServices):
         """Yield each run as it reaches a final state (those already final first)."""
         futures = {rid: self.events.final_future(rid) for rid in dict.fromkeys(run_ids)}
         try:
-            for run in await self.offload(self.store.get_runs, list(futures)):
+            final = await self.offload(self.store.final_ids, list(futures))
+            for run in await self.offload(self.store.get_runs, final) if final else ():
                 if run.status.is_final:
                     self.events.forget(run.id, futures.pop(run.id))
                     yield run
@@ -489,15 +491,24 @@ class Services(DurableServices):
             self._poller = None
 
     def _remote_final(self, run_id: str, status: RunStatus) -> None:
+        kill = status == RunStatus.CANCELED and bool(self._killers)
+        if kill or self.events.is_watched(run_id):
+            task = asyncio.get_running_loop().create_task(self._reread(run_id, kill))
+            self._rereads.add(task)
+            task.add_done_callback(self._rereads.discard)
+
+    async def _reread(self, run_id: str, kill: bool) -> None:
+        """Read a run another process ended (off the loop), then kill and publish here."""
         try:
-            if status == RunStatus.CANCELED and self._killers:
-                run = self.store.get_run(run_id, attempts=False)
-                for kill in self._killers:
-                    kill(run)
-            if self.events.is_watched(run_id):
-                self._publish([self.store.get_run(run_id, attempts=False)], local=False)
+            run = await self.offload(self.store.get_run, run_id, attempts=False)
         except BatonError as exc:
             log.warning("cannot read run %s after a notification: %s", run_id, exc)
+            return
+        if kill:
+            for killer in self._killers:
+                killer(run)
+        if self.events.is_watched(run_id):
+            self._publish([run], local=False)
 
     async def _poll_watched(self, poll_s: float) -> None:
         while True:
@@ -505,14 +516,12 @@ class Services(DurableServices):
             ids = self.events.watched()
             try:
                 for start in range(0, len(ids), 500):
-                    self._publish(
-                        [
-                            r
-                            for r in self.store.get_runs(ids[start : start + 500])
-                            if r.status.is_final
-                        ],
-                        local=False,
-                    )
+                    # Only the runs that ended are read in full (usually none: the others'
+                    # ends were published when they came).
+                    final = await self.offload(self.store.final_ids, ids[start : start + 500])
+                    if final:
+                        runs = await self.offload(self.store.get_runs, final)
+                        self._publish([r for r in runs if r.status.is_final], local=False)
             except BatonError as exc:
                 log.warning("cannot poll waited-on runs: %s", exc)
 

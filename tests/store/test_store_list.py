@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from store_kit import Kit
+from store_kit import WORKER, Kit, failed, ok, utc
 
 from baton.core.models import RunStatus
 from baton.store import RunFilter
@@ -90,3 +90,15 @@ def test_children_lists_a_runs_children_oldest_first(kit: Kit) -> None:
 
     assert [r.id for r in kit.store.children(parent.run.id)] == [first.id, second.id]
     assert kit.store.children(first.id) == []
+
+
+def test_final_ids_names_only_the_runs_that_ended(kit: Kit) -> None:
+    done, broken, waiting = kit.enqueue(), kit.enqueue(), kit.enqueue()
+    first, second = kit.claim(2)
+    kit.store.finish_attempt(done.id, first.attempt, WORKER, ok(), now=utc())
+    kit.store.finish_attempt(broken.id, second.attempt, WORKER, failed(retryable=False), now=utc())
+
+    found = kit.store.final_ids([done.id, broken.id, waiting.id, "trn-unknown"])
+
+    assert sorted(found) == sorted([done.id, broken.id])
+    assert kit.store.final_ids([]) == []

@@ -214,6 +214,11 @@ class Store(Protocol):
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]: ...
 
+    def final_ids(self, run_ids: Sequence[str]) -> list[str]:
+        """The ids among ``run_ids`` of runs in a final state (unknown ids left out): a cheap
+        check before reading only those runs in full."""
+        ...
+
     def list_runs(
         self, flt: RunFilter, *, limit: int, cursor: int | None = None
     ) -> list[tuple[Run, int]]:

@@ -279,6 +279,16 @@ class PostgresStore(PgDurable, PgDashboard):
             raise RunNotFound(f"task run {run_id} not found")
         return runs[0]
 
+    def final_ids(self, run_ids: Sequence[str]) -> list[str]:
+        if not run_ids:
+            return []
+        rows = self._all(
+            "SELECT id FROM runs WHERE id = ANY(%s) "
+            "AND status IN ('completed', 'failed', 'canceled')",
+            (list(run_ids),),
+        )
+        return [r["id"] for r in rows]
+
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
         if not run_ids:
             return []

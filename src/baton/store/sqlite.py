@@ -371,6 +371,18 @@ class SQLiteStore(SQLiteDurable):
             )
         return run_from_row(row, tuple(attempt_from_row(a) for a in rows))
 
+    def final_ids(self, run_ids: Sequence[str]) -> list[str]:
+        if not run_ids:
+            return []
+        marks = ",".join("?" * len(run_ids))
+        with self._read() as db:
+            rows = db.execute(
+                f"SELECT id FROM runs WHERE id IN ({marks}) "
+                "AND status IN ('completed', 'failed', 'canceled')",
+                tuple(run_ids),
+            ).fetchall()
+        return [r["id"] for r in rows]
+
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
         if not run_ids:
             return []
