@@ -240,8 +240,9 @@ class Services(DurableServices):
         self, slug: str, value: JSON, *, idempotency_key: str | None = None
     ) -> Run:
         """``start_run`` from the event loop (the API's way in). On PostgreSQL, runs submitted
-        while another batch is being stored are stored together, in one transaction: one
-        commit (a disk flush) for many runs under load, no added wait when idle."""
+        while a batch is being stored are stored together, in the next transaction: one commit
+        (a disk flush) for many runs under load, no added wait when idle. One batch at a time,
+        so ``max_pending`` holds as exactly as when each start was stored alone."""
         if idempotency_key is not None or not self.store.offload_io:
             # SQLite commits cheaply (no flush per commit): batching would only add a hop.
             return await self.offload(self.start_run, slug, value, idempotency_key=idempotency_key)
@@ -257,7 +258,7 @@ class Services(DurableServices):
             async def send(items: Sequence[tuple[str, JSON]]) -> list[Run | BatonError]:
                 return await self.offload(self.start_runs, items)
 
-            self._starts = (loop, Batcher(send, max_items=START_BATCH, max_in_flight=2))
+            self._starts = (loop, Batcher(send, max_items=START_BATCH))
         return self._starts[1]
 
     def start_runs(self, starts: Sequence[tuple[str, JSON]]) -> list[Run | BatonError]:
