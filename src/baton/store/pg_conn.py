@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from baton.errors import BatonError, StoreUnavailable
+from baton.errors import BatonError, InvalidInput, StoreUnavailable
 from baton.store.migrate import migration_scripts
 from baton.store.rows import with_savepoints
 
@@ -70,6 +70,14 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[dict[st
     except driver.Error as exc:
         raise StoreUnavailable(f"cannot connect to PostgreSQL at {describe(url)}: {exc}") from exc
     return cast("psycopg.Connection[dict[str, Any]]", conn)
+
+
+def _as_baton_error(exc: Exception) -> BatonError:
+    """A driver error as Baton's: a text value PostgreSQL cannot hold (it has no NUL in text)
+    is the caller's bad input, not an unavailable store."""
+    if isinstance(exc, import_psycopg().DataError) and "NUL" in str(exc):
+        return InvalidInput("text values cannot contain NUL (0x00) characters")
+    return StoreUnavailable(f"PostgreSQL error: {exc}".strip())
 
 
 class _ItemFailed(Exception):
@@ -192,7 +200,7 @@ class PgConnection:
                         conn = None
                         if attempt == 0 and not committing:
                             continue
-                    raise StoreUnavailable(f"PostgreSQL error: {exc}".strip()) from exc
+                    raise _as_baton_error(exc) from exc
                 except BaseException:
                     conn = self._rollback(conn)
                     raise
@@ -225,7 +233,7 @@ class PgConnection:
                         conn = None
                         if attempt == 0:
                             continue
-                    raise StoreUnavailable(f"PostgreSQL error: {exc}".strip()) from exc
+                    raise _as_baton_error(exc) from exc
                 finally:
                     if conn is not None and not (conn.closed or conn.broken):
                         conn.autocommit = False
@@ -243,7 +251,7 @@ class PgConnection:
         except self._psycopg.Error as exc:
             if conn.closed or conn.broken:
                 raise
-            raise StoreUnavailable(f"PostgreSQL error: {exc}".strip()) from exc
+            raise _as_baton_error(exc) from exc
 
     def run_each(self, items: Sequence[Callable[[], T]]) -> list[T | BatonError]:
         """Run ``items`` (functions calling ``run``) in one transaction: an item that raises a
