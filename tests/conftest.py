@@ -66,14 +66,27 @@ def store_url(request: pytest.FixtureRequest, db_url: str) -> str:
     return url
 
 
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    """An open, migrated store on a fresh database (``store_url``); closed after the test."""
-    opened = open_store(store_url)
+@contextlib.contextmanager
+def _opened(url: str) -> Iterator[Store]:
+    opened = open_store(url)
     try:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """An open, migrated store on a fresh database (``store_url``); closed after the test."""
+    with _opened(store_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[Store]:
+    """An open, migrated ``PostgresStore`` on a fresh database of this test's own."""
+    with _opened(pg_url) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ runs the whole batch again on a new one."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -14,21 +13,12 @@ from baton.core.ids import new_id
 from baton.core.models import NewRun, Param, RunStatus, TaskDef
 from baton.core.retry import Retry
 from baton.errors import StoreUnavailable
-from baton.store import Outcome, Store, open_store
+from baton.store import Outcome, Store
 from baton.store.pg_conn import connect
 
 pytestmark = pytest.mark.postgres
 
 WORKER = "wrk-batch"
-
-
-@pytest.fixture
-def pg_store(pg_url: str) -> Iterator[Store]:
-    store = open_store(pg_url)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _running(store: Store, count: int) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -55,6 +56,18 @@ def _enqueue(store: Store) -> str:
     return run.id
 
 
+@contextlib.contextmanager
+def _watching(store: Store, url: str) -> Iterator[Seen]:
+    """``store.watch`` into a ``Seen``, once its listener is LISTENing; stopped after."""
+    seen = Seen()
+    stop = store.watch(seen.on_work, seen.on_final)
+    try:
+        _wait_listening(url, 1)
+        yield seen
+    finally:
+        stop()
+
+
 def _complete_a_run(store: Store) -> str:
     """Enqueue, claim and complete a run on ``store``; its id."""
     run_id = _enqueue(store)
@@ -95,10 +108,7 @@ def test_enqueue_and_finish_on_one_store_notify_a_watcher_on_another(
     two_stores: tuple[Store, Store], pg_url: str
 ) -> None:
     writer, watcher = two_stores
-    seen = Seen()
-    stop = watcher.watch(seen.on_work, seen.on_final)
-    try:
-        _wait_listening(pg_url, 1)
+    with _watching(watcher, pg_url) as seen:
         run_id = _enqueue(writer)
         assert seen.work.wait(WAIT_S)
         [claim] = writer.claim("w", 1, limit=5, lease_s=30, now=_now())
@@ -106,8 +116,6 @@ def test_enqueue_and_finish_on_one_store_notify_a_watcher_on_another(
 
         assert seen.final.wait(WAIT_S)
         assert seen.finals == [(run_id, RunStatus.COMPLETED)]
-    finally:
-        stop()
 
 
 def test_a_watcher_is_not_told_of_its_own_stores_changes(
@@ -115,35 +123,25 @@ def test_a_watcher_is_not_told_of_its_own_stores_changes(
 ) -> None:
     # The process that made a change has told its own waiters: re-reading it is wasted.
     own, other = two_stores
-    seen = Seen()
-    stop = own.watch(seen.on_work, seen.on_final)
-    try:
-        _wait_listening(pg_url, 1)
+    with _watching(own, pg_url) as seen:
         _complete_a_run(own)
         theirs = _complete_a_run(other)
 
         # Notifications arrive in commit order: had ours come, they would have come first.
         assert seen.final.wait(WAIT_S)
         assert seen.finals == [(theirs, RunStatus.COMPLETED)]
-    finally:
-        stop()
 
 
 def test_cancel_notifies_every_canceled_run_as_final(
     two_stores: tuple[Store, Store], pg_url: str
 ) -> None:
     writer, watcher = two_stores
-    seen = Seen()
-    stop = watcher.watch(seen.on_work, seen.on_final)
-    try:
-        _wait_listening(pg_url, 1)
+    with _watching(watcher, pg_url) as seen:
         run_id = _enqueue(writer)
         writer.cancel(run_id, now=_now())
 
         assert seen.final.wait(WAIT_S)
         assert seen.finals == [(run_id, RunStatus.CANCELED)]
-    finally:
-        stop()
 
 
 def test_store_reconnects_by_itself_after_its_session_is_terminated(
@@ -162,10 +160,7 @@ def test_watch_reconnects_after_its_session_is_terminated(
     two_stores: tuple[Store, Store], pg_url: str
 ) -> None:
     writer, watcher = two_stores
-    seen = Seen()
-    stop = watcher.watch(seen.on_work, seen.on_final)
-    try:
-        _wait_listening(pg_url, 1)
+    with _watching(watcher, pg_url) as seen:
         _terminate_backends(pg_url)
         assert seen.work.wait(WAIT_S)  # the listener reports a possible gap once reconnected
         _wait_listening(pg_url, 1)
@@ -174,8 +169,6 @@ def test_watch_reconnects_after_its_session_is_terminated(
         _enqueue(writer)
 
         assert seen.work.wait(WAIT_S)
-    finally:
-        stop()
 
 
 def test_unreachable_server_raises_store_unavailable_naming_it() -> None:
