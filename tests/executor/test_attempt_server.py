@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import socket
@@ -34,7 +35,17 @@ async def _broken(request: Request) -> dict[str, Any]:
     raise RuntimeError("handler bug")
 
 
+SLOW_DONE: list[float] = []  # when each /slow answer was ready
+
+
+async def _slow(request: Request) -> dict[str, Any]:
+    await asyncio.sleep(0.2)
+    SLOW_DONE.append(asyncio.get_running_loop().time())
+    return {"late": True}
+
+
 ROUTES = {
+    ("POST", "/slow"): _slow,
     ("GET", "/input"): _input,
     ("POST", "/callback"): _echo,
     ("POST", "/run-subtask"): _missing,
@@ -191,3 +202,29 @@ async def test_keep_alive_connection_serves_several_requests(server_path: str) -
     assert answer.count(b"HTTP/1.1 200") == 2
     assert b'{"echo": {"n": 1}}' in answer
     assert b'{"echo": {"n": 2}}' in answer
+
+
+async def test_client_leaving_while_its_answer_is_computed_leaves_the_server_serving(
+    server_path: str,
+) -> None:
+    errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+
+    def send_and_leave() -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(server_path)
+            sock.sendall(http("POST", "/slow", b"{}"))
+
+    SLOW_DONE.clear()
+    await asyncio.to_thread(send_and_leave)
+    for _ in range(500):  # the handler finishes after its client is gone (bounded wait)
+        if SLOW_DONE:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # and its answer, to nobody, has been dealt with
+
+    gc.collect()  # a task that failed unseen reports its exception when collected
+
+    assert SLOW_DONE
+    assert errors == []
+    await assert_still_serving(server_path)

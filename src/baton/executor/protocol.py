@@ -152,6 +152,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server._conns.discard(self)
+        self._transport = None  # an answer still being computed is not written
         if self._idle is not None:
             self._idle.cancel()
 
@@ -241,11 +242,14 @@ class _Connection(asyncio.Protocol):
                     + ("" if request.keep_alive else "Connection: close\r\n")
                     + "\r\n"
                 )
-                self._transport.write(head.encode("latin-1") + data)  # one send(2)
-                if not request.keep_alive:
-                    self._transport.close()
+                transport = self._transport
+                if transport is None:  # the client left while its answer was computed
                     return
-                self._transport.resume_reading()
+                transport.write(head.encode("latin-1") + data)  # one send(2)
+                if not request.keep_alive:
+                    transport.close()
+                    return
+                transport.resume_reading()
         finally:
             self._answering = None
         self._arm_idle()
