@@ -36,6 +36,7 @@ from baton.store.pg_dashboard import PgDashboard
 from baton.store.pg_durable import PgDurable, memoized_child
 from baton.store.pg_listen import Listener
 from baton.store.rows import (
+    FINAL_STATUSES,
     from_ts,
     input_hash,
     log_rows,
@@ -283,8 +284,7 @@ class PostgresStore(PgDurable, PgDashboard):
         if not run_ids:
             return []
         rows = self._all(
-            "SELECT id FROM runs WHERE id = ANY(%s) "
-            "AND status IN ('completed', 'failed', 'canceled')",
+            f"SELECT id FROM runs WHERE id = ANY(%s) AND status IN {FINAL_STATUSES}",
             (list(run_ids),),
         )
         return [r["id"] for r in rows]

@@ -95,6 +95,10 @@ def run_insert(new: NewRun, now: float, placeholder: str) -> tuple[str, tuple[ob
     return sql, values
 
 
+#: ``status IN`` list of the final run states, for SQL on either backend.
+FINAL_STATUSES = "(" + ", ".join(f"'{s.value}'" for s in RunStatus if s.is_final) + ")"
+
+
 def end_attempt_sql(merge_timings: str) -> str:
     """``UPDATE attempts`` that records an attempt's end (``?`` marks; ``end_values`` fills
     them). ``merge_timings`` is the backend's expression for the stored ``timings`` JSON merged

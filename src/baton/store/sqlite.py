@@ -51,6 +51,7 @@ from baton.store.base import (  # dashboard
 from baton.store.migrate import migration_scripts
 from baton.store.pending import PendingGauge
 from baton.store.rows import (
+    FINAL_STATUSES,
     attempt_from_row,
     end_attempt_sql,
     end_values,
@@ -377,8 +378,7 @@ class SQLiteStore(SQLiteDurable):
         marks = ",".join("?" * len(run_ids))
         with self._read() as db:
             rows = db.execute(
-                f"SELECT id FROM runs WHERE id IN ({marks}) "
-                "AND status IN ('completed', 'failed', 'canceled')",
+                f"SELECT id FROM runs WHERE id IN ({marks}) AND status IN {FINAL_STATUSES}",
                 tuple(run_ids),
             ).fetchall()
         return [r["id"] for r in rows]
