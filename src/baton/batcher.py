@@ -63,7 +63,7 @@ class Batcher(Generic[T]):
             batch = self._take()
             if not batch:
                 return
-            task = asyncio.create_task(self._run(batch), name="report-batch")
+            task = asyncio.create_task(self._run(batch), name="batch")
             self._tasks.add(task)
             task.add_done_callback(functools.partial(self._done, batch))
 
