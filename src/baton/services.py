@@ -404,7 +404,14 @@ class Services(DurableServices):
 
     def claim(self, worker_id: str, slots: int, plans: Sequence[str] | None = None) -> list[Claim]:
         """Lease up to ``slots`` attempts (only of runs on ``plans``, if given)."""
-        claims = self.store.claim(
+        claims = self.lease(worker_id, slots, plans)
+        self.announce_claimed(claims)
+        return claims
+
+    def lease(self, worker_id: str, slots: int, plans: Sequence[str] | None = None) -> list[Claim]:
+        """``claim`` without publishing the claimed runs (inside a ``store.batch``, say:
+        ``announce_claimed`` them once it has committed)."""
+        return self.store.claim(
             worker_id,
             slots,
             limit=self.config.concurrency,
@@ -412,8 +419,11 @@ class Services(DurableServices):
             now=utcnow(),
             plans=plans,
         )
-        self._publish([c.run for c in claims])
-        return claims
+
+    def announce_claimed(self, claims: Sequence[Claim]) -> None:
+        """Publish the runs of ``claims`` (now running)."""
+        if claims:
+            self._publish([c.run for c in claims])
 
     def finish_attempt(
         self, run_id: str, attempt: int, worker_id: str, outcome: Outcome

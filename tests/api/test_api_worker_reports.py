@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 import pytest
 
-from baton.core.models import Param, Run, RunStatus, TaskDef
+from baton.core.models import Claim, Param, Run, RunStatus, TaskDef
 from baton.errors import InvalidInput
 from baton.server import Engine
 from baton.store import Outcome
@@ -144,6 +144,116 @@ async def test_the_single_report_route_still_serves_older_workers(bench: Bench) 
     assert (first.status_code, first.json()) == (200, {"status": "completed"})
     assert again.status_code == 409
     assert again.json()["code"] == "lease_lost"
+
+
+# claims along with reports ---------------------------------------------------------------------
+
+
+async def test_reports_claim_the_slots_they_free_in_the_same_call(bench: Bench) -> None:
+    done = bench.running()
+    waiting = [bench.engine.services.start_run("wf/square", [i]).id for i in range(3)]
+    body = {
+        "worker_id": ME,
+        "reports": [{"run_id": done, "attempt": 0, "outcome": OK}],
+        "claim": {"slots": 2},
+    }
+
+    response = await bench.client.post(REPORTS, json=body)
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["results"] == [{"result": "recorded", "status": "completed"}]
+    assert [c["run"]["id"] for c in answer["claims"]] == waiting[:2]  # oldest first
+    assert answer["lease_s"] == bench.engine.services.config.lease_s
+    store = bench.engine.store
+    for run_id in waiting[:2]:
+        run = store.get_run(run_id)
+        assert run.status == RunStatus.RUNNING
+        assert run.attempts[0].worker_id == ME
+    assert store.get_run(waiting[2]).status == RunStatus.PENDING
+    assert {r.id for r in bench.published if r.status == RunStatus.RUNNING} >= set(waiting[:2])
+
+
+async def test_a_claim_along_sees_the_slot_its_reports_just_freed(bench: Bench) -> None:
+    services = bench.engine.services
+    services.config = replace(services.config, concurrency=1)
+    done = bench.running()  # the one slot is taken
+    queued = services.start_run("wf/square", [4]).id
+    assert services.claim(OTHER, 1) == []
+    body = {
+        "worker_id": ME,
+        "reports": [{"run_id": done, "attempt": 0, "outcome": OK}],
+        "claim": {"slots": 1},
+    }
+
+    answer = (await bench.client.post(REPORTS, json=body)).json()
+
+    assert [c["run"]["id"] for c in answer["claims"]] == [queued]
+
+
+async def test_reports_without_a_claim_answer_as_before(bench: Bench) -> None:
+    done = bench.running()
+    queued = bench.engine.services.start_run("wf/square", [4]).id
+    body = {"worker_id": ME, "reports": [{"run_id": done, "attempt": 0, "outcome": OK}]}
+
+    answer = (await bench.client.post(REPORTS, json=body)).json()
+
+    assert answer == {"results": [{"result": "recorded", "status": "completed"}]}
+    assert bench.engine.store.get_run(queued).status == RunStatus.PENDING
+
+
+async def test_a_claim_along_for_an_unknown_plan_is_refused_and_nothing_is_recorded(
+    bench: Bench,
+) -> None:
+    done = bench.running()
+    body = {
+        "worker_id": ME,
+        "reports": [{"run_id": done, "attempt": 0, "outcome": OK}],
+        "claim": {"slots": 1, "plans": ["huge"]},
+    }
+
+    response = await bench.client.post(REPORTS, json=body)
+
+    assert response.status_code == 400, response.text
+    assert "unknown plan" in response.text
+    assert bench.engine.store.get_run(done).status == RunStatus.RUNNING
+
+
+@dataclass
+class Along:
+    """The worker's side of ``claim_along``: a slot per finishing attempt."""
+
+    plans: tuple[str, ...] | None = None
+    asked: list[list[str]] = field(default_factory=list)
+    taken: list[str] = field(default_factory=list)
+
+    def slots_after(self, finishing: Collection[str]) -> int:
+        self.asked.append(list(finishing))
+        return len(finishing)
+
+    def take(self, claims: Sequence[Claim]) -> None:
+        self.taken.extend(c.run.id for c in claims)
+
+
+async def test_a_link_claims_along_with_outcomes_and_hands_the_claims_to_the_worker(
+    bench: Bench, wire: Wire
+) -> None:
+    started, done = bench.running(), bench.running()
+    queued = bench.engine.services.start_run("wf/square", [4]).id
+    along = Along()
+    link = await _link(wire)
+    link.claim_along(ME, along)
+    try:
+        assert await link.report(started, 0, ME, Report(pid=7))
+        assert await link.report(done, 0, ME, Report(outcome=Outcome(ok=True)))
+    finally:
+        await link.aclose()
+
+    assert along.asked == [[], [done]]
+    claims = [b.get("claim") for p, b in wire.sent if p == REPORTS]
+    assert claims == [None, {"slots": 1, "plans": None}]
+    assert along.taken == [queued]
+    assert bench.engine.store.get_run(queued).attempts[0].worker_id == ME
 
 
 # the link -------------------------------------------------------------------------------------

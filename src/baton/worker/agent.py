@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
-from collections.abc import Coroutine, Sequence
+from collections.abc import Collection, Coroutine, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,7 @@ class Worker:
         self._since: dict[str, float] = {}  # run id -> loop time its claim arrived
         self._unknown_since: dict[tuple[str, int], float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._claiming = 0  # slots the claim under way asks for
         self._stopping = False
         self._loop_task: asyncio.Task[Any] | None = None
 
@@ -97,6 +98,7 @@ class Worker:
     async def run(self) -> None:
         """Claim and run attempts until ``stop()``."""
         self._loop_task = asyncio.current_task()
+        self.link.claim_along(self.worker_id, self)
         heartbeat = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
         with contextlib.suppress(Exception):  # a first heartbeat shows the worker at once
             await self.link.heartbeat(self.worker_id, self._load())
@@ -110,23 +112,25 @@ class Worker:
         computing = sum(1 for a in self._active.values() if not a.waiting)
         return WorkerLoad(slots=self.slots, running=len(self._active), computing=computing)
 
-    def _free(self) -> int:
-        computing = sum(1 for a in self._active.values() if not a.waiting)
-        return min(self.slots - computing, self.max_processes - len(self._active))
+    def _free(self, leaving: Collection[str] = ()) -> int:
+        """Free slots, once the attempts of the runs ``leaving`` are gone."""
+        computing = running = 0
+        for run_id, state in self._active.items():
+            if run_id not in leaving:
+                running += 1
+                computing += not state.waiting
+        return min(self.slots - computing, self.max_processes - running)
 
-    async def _claim_once(self) -> None:
-        free = self._free()
-        if free <= 0:
-            self._slot_freed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._slot_freed.wait(), _FULL_RECHECK_S)
-            return
-        try:
-            claims = await self.link.claim(self.worker_id, free, self.claim_wait_s, self.plans)
-        except Exception:
-            log.exception("claiming work failed; trying again shortly")
-            await asyncio.sleep(1.0)
-            return
+    def slots_after(self, finishing: Collection[str]) -> int:
+        """``ClaimAlong``: a slot for each of ``finishing`` whose process has exited (its
+        report is its last word), within what is free once they are gone."""
+        if self._stopping:
+            return 0
+        leaving = {r for r in finishing if (s := self._active.get(r)) is not None and s.exited}
+        return max(0, min(len(leaving), self._free(leaving) - self._claiming))
+
+    def take(self, claims: Sequence[Claim]) -> None:
+        """Start an attempt for each of ``claims``."""
         if self._stopping:
             return  # their leases expire and another worker (or our next start) retries them
         now = asyncio.get_running_loop().time()
@@ -135,6 +139,24 @@ class Worker:
             self._active[claim.run.id] = state
             self._since[claim.run.id] = now
             self._spawn(self._run_attempt(state), f"attempt-{claim.run.id}")
+
+    async def _claim_once(self) -> None:
+        free = self._free()
+        if free <= 0:
+            self._slot_freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_freed.wait(), _FULL_RECHECK_S)
+            return
+        self._claiming = free
+        try:
+            claims = await self.link.claim(self.worker_id, free, self.claim_wait_s, self.plans)
+        except Exception:
+            log.exception("claiming work failed; trying again shortly")
+            await asyncio.sleep(1.0)
+            return
+        finally:
+            self._claiming = 0
+        self.take(claims)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -273,6 +295,7 @@ class Worker:
             finally:
                 if not state.called_back.is_set():
                     early.cancel()
+            state.exited = True
             await server.close()
             flusher.cancel()
             if state.outcome is None:
@@ -303,8 +326,9 @@ class Worker:
                 await server.close()
             if tail is not None:
                 tail.remove()
-            self._active.pop(claim.run.id, None)
-            self._since.pop(claim.run.id, None)
+            if self._active.get(claim.run.id) is state:  # not a newer attempt of the run
+                del self._active[claim.run.id]
+                self._since.pop(claim.run.id, None)
             self._slot_freed.set()
 
     async def _finish_early(self, state: AttemptState, proc: asyncio.Future[Any]) -> None:

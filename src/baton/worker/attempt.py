@@ -56,6 +56,7 @@ class AttemptState:
     outstanding: set[str] = field(default_factory=set)
     waiting: bool = False
     canceled: bool = False  # a cancel arrived, possibly before the process existed
+    exited: bool = False  # the process has exited: its next report is its last
     tail: LogTail | None = None
     _pid: int | None = None
     _timings: dict[str, float] = field(default_factory=dict)

@@ -3,6 +3,8 @@
 Attempt reports of all the worker's attempts travel together: ``report`` hands its report to
 a ``Batcher``, which sends what is waiting in one ``/attempts/reports`` call whenever no such
 call is under way (a server without that route gets one ``/attempts/report`` per report).
+That call also claims new attempts for the slots its outcomes free (``claim_along``), so a
+busy worker needs no claim call of its own.
 
 Transient failures (connection refused or reset, timeouts, 502/503/504/500 while a server or
 its database restarts) are retried with capped exponential backoff for up to ``retry_s``,
@@ -16,7 +18,7 @@ import json
 import logging
 import socket
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -25,7 +27,7 @@ from baton.batcher import Batcher
 from baton.client._transport import fast_transport
 from baton.core.models import JSON, Claim, Run, WorkflowVersion
 from baton.store import Outcome
-from baton.worker.link import Report, WorkerLoad
+from baton.worker.link import ClaimAlong, Report, WorkerLoad
 from baton.worker.wire import (
     claim_from_json,
     outcome_to_json,
@@ -71,6 +73,8 @@ class _NoBatchRoute(Exception):
 
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
+#: A report as the batch sends it, and its run id if it carries the attempt's outcome.
+_Item = tuple[bytes, str | Literal[False]]
 
 
 def _message(response: httpx.Response) -> str:
@@ -150,7 +154,8 @@ class HttpLink:
         self._beats = httpx.AsyncClient(
             headers=headers, timeout=timeout_s, transport=transport or fast_transport()
         )
-        self._batchers: dict[str, Batcher[bytes]] = {}  # by worker id
+        self._batchers: dict[str, Batcher[_Item]] = {}  # by worker id
+        self._along: dict[str, ClaimAlong] = {}  # by worker id
         self._batch_route = True  # until a server answers 404 to /attempts/reports
 
     async def aclose(self) -> None:
@@ -222,6 +227,9 @@ class HttpLink:
         return response.json()
 
     # WorkerLink -------------------------------------------------------------------------------
+
+    def claim_along(self, worker_id: str, worker: ClaimAlong) -> None:
+        self._along[worker_id] = worker
 
     async def claim(
         self, worker_id: str, slots: int, wait_s: float, plans: Sequence[str] | None = None
@@ -313,8 +321,9 @@ class HttpLink:
                 lambda items: self._send_reports(worker_id, items),
                 max_items=MAX_BATCH_REPORTS,
                 max_bytes=MAX_BATCH_BYTES,
+                size=lambda item: len(item[0]),
             )
-        item = json.dumps(body, separators=(",", ":")).encode()
+        item = (json.dumps(body, separators=(",", ":")).encode(), has_outcome and body["run_id"])
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_s
         delay = _FIRST_DELAY_S
@@ -340,17 +349,27 @@ class HttpLink:
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_DELAY_S)
 
-    async def _send_reports(self, worker_id: str, items: Sequence[bytes]) -> list[dict[str, Any]]:
-        content = b'{"worker_id":%s,"reports":[%s]}' % (
+    async def _send_reports(self, worker_id: str, items: Sequence[_Item]) -> list[dict[str, Any]]:
+        along = self._along.get(worker_id)
+        slots = along.slots_after([run_id for _, run_id in items if run_id]) if along else 0
+        claim = b""
+        if along is not None and slots > 0:
+            plans = None if along.plans is None else list(along.plans)
+            claim = b',"claim":%s' % json.dumps({"slots": slots, "plans": plans}).encode()
+        content = b'{"worker_id":%s,"reports":[%s]%s}' % (
             json.dumps(worker_id).encode(),
-            b",".join(items),
+            b",".join(encoded for encoded, _ in items),
+            claim,
         )
         response = await self._call("POST", "/attempts/reports", content=content)
         if response.status_code in (404, 405) and _route_missing(response):
             raise _NoBatchRoute
         if response.status_code >= 400:
             _raise_for(response)
-        results = response.json()["results"]
+        data = response.json()
+        if along is not None and data.get("claims"):  # before the reports' attempts leave
+            along.take([claim_from_json(c) for c in data["claims"]])
+        results = data["results"]
         assert isinstance(results, list)
         return results
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -20,8 +20,29 @@ from baton.services import Services
 from baton.store import Outcome
 
 
+class ClaimAlong(Protocol):
+    """A worker's side of claims that ride on its reports (``WorkerLink.claim_along``)."""
+
+    plans: tuple[str, ...] | None
+
+    def slots_after(self, finishing: Collection[str]) -> int:
+        """How many attempts to claim along with reports that carry the outcomes of the
+        attempts of the runs ``finishing``: the slots free once those whose processes have
+        exited are gone, less those a claim under way already asks for."""
+        ...
+
+    def take(self, claims: Sequence[Claim]) -> None:
+        """Start the attempts claimed along with a report."""
+        ...
+
+
 class WorkerLink(Protocol):
     """The engine as a worker sees it. Every call is safe to repeat after a lost answer."""
+
+    def claim_along(self, worker_id: str, worker: ClaimAlong) -> None:
+        """Let the reports of ``worker_id`` claim new attempts for the slots they free, in
+        the same call (a link where a claim is cheap may ignore this)."""
+        ...
 
     async def claim(
         self, worker_id: str, slots: int, wait_s: float, plans: Sequence[str] | None = None
@@ -140,6 +161,21 @@ def apply_reports(
 
     The finished runs are published once the transaction has committed.
     """
+    results, _ = report_and_claim(services, worker_id, reports)
+    return results
+
+
+def report_and_claim(
+    services: Services,
+    worker_id: str,
+    reports: Sequence[tuple[str, int, Report]],
+    slots: int = 0,
+    plans: Sequence[str] | None = None,
+) -> tuple[list[Run | bool | BatonError | None], list[Claim]]:
+    """``apply_reports``, then, in the same transaction, ``Services.claim`` of up to
+    ``slots`` attempts (which sees the slots those reports freed): one commit where a
+    report and a claim would take two. A claim that fails leaves the reports recorded and
+    claims nothing."""
     store = services.store
 
     def item(run_id: str, attempt: int, r: Report) -> Callable[[], Run | bool | None]:
@@ -160,12 +196,20 @@ def apply_reports(
     # Rows are locked in run id order, so that two batches touching the same runs (a late
     # report of another worker's attempt) cannot deadlock each other.
     order = sorted(range(len(reports)), key=lambda i: (reports[i][0], reports[i][1]))
-    done = store.batch([item(*reports[i]) for i in order])
+    items: list[Callable[[], Run | bool | list[Claim] | None]] = [item(*reports[i]) for i in order]
+    if slots > 0:  # last: after the reports, whose finished attempts no longer count
+        items.append(lambda: services.lease(worker_id, slots, plans))
+    done = store.batch(items)
+    claims = done.pop() if slots > 0 else []
     results: list[Run | bool | BatonError | None] = [None] * len(reports)
     for i, result in zip(order, done, strict=True):
+        assert not isinstance(result, list)
         results[i] = result
     services.announce_finished([r for r in done if isinstance(r, Run)])
-    return results
+    if not isinstance(claims, list):
+        return results, []  # the claim's error: the worker's own claims will retry it
+    services.announce_claimed(claims)
+    return results, claims
 
 
 @dataclass(frozen=True)
@@ -245,6 +289,9 @@ class ServicesLink:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+
+    def claim_along(self, worker_id: str, worker: ClaimAlong) -> None:
+        pass  # in-process, the worker's own claim costs no request
 
     async def claim(
         self, worker_id: str, slots: int, wait_s: float, plans: Sequence[str] | None = None

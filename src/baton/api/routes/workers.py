@@ -24,8 +24,8 @@ from baton.worker.link import (
     ServicesLink,
     WorkerLoad,
     apply_report,
-    apply_reports,
     claim_waiting,
+    report_and_claim,
 )
 from baton.worker.wire import claim_to_json, outcome_from_json, run_to_json, version_to_json
 
@@ -49,10 +49,8 @@ def error_response(exc: errors.BatonError, status: int) -> JSONResponse:
     return JSONResponse({"message": exc.message, "error": type(exc).__name__}, status_code=status)
 
 
-class ClaimBody(BaseModel):
-    worker_id: Annotated[str, Field(min_length=1, max_length=200)]
+class ClaimAlongBody(BaseModel):
     slots: Annotated[int, Field(ge=0, le=MAX_SLOTS)]
-    wait_ms: Annotated[int, Field(ge=0, le=MAX_WAIT_MS)] = 0
     plans: Annotated[list[str], Field(max_length=len(PLANS))] | None = None
 
     @field_validator("plans")
@@ -62,6 +60,11 @@ class ClaimBody(BaseModel):
         if unknown:
             raise ValueError(f"unknown plan(s) {unknown}; choose from: {', '.join(PLANS)}")
         return plans
+
+
+class ClaimBody(ClaimAlongBody):
+    worker_id: Annotated[str, Field(min_length=1, max_length=200)]
+    wait_ms: Annotated[int, Field(ge=0, le=MAX_WAIT_MS)] = 0
 
 
 class WorkerBody(BaseModel):
@@ -102,6 +105,8 @@ class ReportBody(ReportItem):
 
 class ReportsBody(WorkerBody):
     reports: Annotated[list[ReportItem], Field(min_length=1, max_length=MAX_REPORTS)]
+    #: Attempts to claim in the same transaction, once the reports are stored (no wait).
+    claim: ClaimAlongBody | None = None
 
 
 class StartedBody(AttemptRef):
@@ -242,7 +247,15 @@ async def reports(body: ReportsBody, request: Request) -> dict[str, Any]:
         except errors.InvalidInput as exc:
             results[i] = _error_item(exc)
     services = _services(request)
-    applied = await services.offload(apply_reports, services, body.worker_id, [r for _, r in todo])
+    along = body.claim if body.claim is not None and body.claim.slots > 0 else None
+    applied, claims = await services.offload(
+        report_and_claim,
+        services,
+        body.worker_id,
+        [r for _, r in todo],
+        along.slots if along else 0,
+        along.plans if along else None,
+    )
     for (i, (run_id, attempt, _)), done in zip(todo, applied, strict=True):
         if isinstance(done, errors.BatonError):
             results[i] = _error_item(done)
@@ -253,7 +266,13 @@ async def reports(body: ReportsBody, request: Request) -> dict[str, Any]:
             results[i] = {"result": "recorded", "status": str(done.status)}
         else:
             results[i] = {"result": "recorded"}
-    return {"results": results}
+    if along is None:
+        return {"results": results}
+    return {
+        "results": results,
+        "claims": [claim_to_json(c) for c in claims],
+        "lease_s": services.config.lease_s,
+    }
 
 
 @router.post("/attempts/started", summary="Record an attempt's process id")
