@@ -102,11 +102,16 @@ def claim_rows(
     """
     from baton.store.pg_conn import CLAIM_LOCK
 
-    # One round trip (no parameters: the simple protocol takes both statements). Sorting is
-    # off for this transaction: the claim must walk ``runs_claim`` in order and stop at its
-    # limit; with stale statistics (a burst of new runs) the planner would rather read every
-    # pending run and sort them, on every claim.
-    cur.execute(f"SET LOCAL enable_sort = off; SELECT pg_advisory_xact_lock({CLAIM_LOCK})")
+    # One round trip (no parameters: the simple protocol takes all three statements).
+    # Sorting and sequential scans are off for this transaction: the claim must walk
+    # ``runs_claim`` in order and stop at its limit, and update the claimed runs through their
+    # ids' index; with stale statistics (a burst of new runs into a young table) the planner
+    # would rather read every pending run and sort them, and scan the whole table for the
+    # ids, on every claim.
+    cur.execute(
+        "SET LOCAL enable_sort = off; SET LOCAL enable_seqscan = off; "
+        f"SELECT pg_advisory_xact_lock({CLAIM_LOCK})"
+    )
     rows, busy = claimable(cur, ts, slots, limit, plans)
     n = min(slots, limit - busy)
     ids = _within_key_limits(cur, rows, n)
@@ -267,9 +272,14 @@ def _after_failure(cur: Cursor, run_id: str, outcome: Outcome, ts: float) -> str
 #: conditional update (owner and state re-checked under its row lock), the run's update with
 #: its notifications, and the run's attempts, in lock order (the CTEs run in data order).
 _FINISH_OK = (
-    "WITH r AS (SELECT id FROM runs WHERE id = %s AND status = 'running' FOR UPDATE), "
+    # The run is looked up (and locked) by its id alone, then its status checked: with
+    # ``status`` in the lookup, stale statistics can make the planner walk ``runs_status``
+    # through every running run instead of the unique index.
+    "WITH r AS (SELECT id, status FROM runs WHERE id = %s FOR UPDATE), "
     "a AS ("
-    + _END_ATTEMPT.replace("WHERE run_id = %s", "WHERE run_id = (SELECT id FROM r)")
+    + _END_ATTEMPT.replace(
+        "WHERE run_id = %s", "WHERE run_id = (SELECT id FROM r WHERE status = 'running')"
+    )
     + " AND status = 'running' AND worker_id = %s RETURNING *), "
     "u AS ("
     + _COMPLETE_RUN.replace("WHERE id = %s", "WHERE id = (SELECT run_id FROM a)")
