@@ -31,7 +31,10 @@ def _record_reports(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[tup
 async def test_a_short_attempt_sends_its_start_with_its_outcome(
     start_engine: StartEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(agent, "START_REPORT_DELAY_S", 60.0)  # the outcome surely comes first
+    # The outcome surely comes first: before the start's own report, and before the log flush
+    # (which would carry the pid along) on a machine slow enough to take half a second.
+    monkeypatch.setattr(agent, "START_REPORT_DELAY_S", 60.0)
+    monkeypatch.setattr(agent, "LOG_FLUSH_S", 60.0)
     engine = await start_engine("chain_flows")
     seen = _record_reports(engine, monkeypatch)
 
