@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import weakref
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +19,8 @@ from baton.core.models import JSON, Claim, Run, WorkflowVersion, utcnow
 from baton.errors import BatonError, RunNotFound
 from baton.services import Services
 from baton.store import Outcome
+
+log = logging.getLogger("baton.worker")
 
 
 class ClaimAlong(Protocol):
@@ -206,8 +209,9 @@ def report_and_claim(
         assert not isinstance(result, list)
         results[i] = result
     services.announce_finished([r for r in done if isinstance(r, Run)])
-    if not isinstance(claims, list):
-        return results, []  # the claim's error: the worker's own claims will retry it
+    if not isinstance(claims, list):  # the worker's own claims will try again
+        log.warning("claiming along with the reports of %s failed: %s", worker_id, claims)
+        return results, []
     services.announce_claimed(claims)
     return results, claims
 
