@@ -381,11 +381,9 @@ class Services(DurableServices):
         """Yield each run as it reaches a final state (those already final first)."""
         futures = {rid: self.events.final_future(rid) for rid in dict.fromkeys(run_ids)}
         try:
-            final = await self.offload(self.store.final_ids, list(futures))
-            for run in await self.offload(self.store.get_runs, final) if final else ():
-                if run.status.is_final:
-                    self.events.forget(run.id, futures.pop(run.id))
-                    yield run
+            for run in await self._read_final(list(futures)):
+                self.events.forget(run.id, futures.pop(run.id))
+                yield run
             pending = {fut: rid for rid, fut in futures.items()}
             while pending:
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -521,18 +519,22 @@ class Services(DurableServices):
         if self.events.is_watched(run_id):
             self._publish([run], local=False)
 
+    async def _read_final(self, run_ids: Sequence[str]) -> list[Run]:
+        """Those of ``run_ids`` that are final, read in full (only those), off the loop."""
+        final = await self.offload(self.store.final_ids, run_ids)
+        runs = await self.offload(self.store.get_runs, final) if final else []
+        return [r for r in runs if r.status.is_final]
+
     async def _poll_watched(self, poll_s: float) -> None:
         while True:
             await asyncio.sleep(poll_s)
             ids = self.events.watched()
             try:
                 for start in range(0, len(ids), 500):
-                    # Only the runs that ended are read in full (usually none: the others'
-                    # ends were published when they came).
-                    final = await self.offload(self.store.final_ids, ids[start : start + 500])
+                    # Usually none: the others' ends were published when they came.
+                    final = await self._read_final(ids[start : start + 500])
                     if final:
-                        runs = await self.offload(self.store.get_runs, final)
-                        self._publish([r for r in runs if r.status.is_final], local=False)
+                        self._publish(final, local=False)
             except BatonError as exc:
                 log.warning("cannot poll waited-on runs: %s", exc)
 
